@@ -1,0 +1,278 @@
+"""Figure helpers with the book's names (`plot`, `show_trace_2d`, `Animator`, ...).
+
+Differences from the book, on purpose: `plot` honours the figure size you set; every helper
+accepts ``ax=``/``axes=`` and sets no global state besides what its name says; contour bounds
+follow the trajectories; the live plot updates one display handle and is a single static figure
+under tests (``D2L_NO_ANIMATION=1``) and outside IPython.
+"""
+import os
+import time
+import weakref
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib import pyplot as plt
+
+__all__ = ["plt", "use_svg_display", "set_figsize", "set_axes", "plot", "annotate", "show_trace",
+           "show_trace_2d", "show_paths", "plot_histories", "Animator"]
+
+DEFAULT_FMTS = ("-", "m--", "g-.", "r:", "c-", "y--", "k-.", "b:")
+
+
+def use_svg_display():
+    """Draw inline figures as SVG, byte-for-byte reproducible (no date, fixed id salt)."""
+    matplotlib.rcParams["svg.hashsalt"] = "d2lopt"
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    try:
+        from matplotlib_inline import backend_inline
+        backend_inline.set_matplotlib_formats("svg", metadata={"Date": None})
+    except ImportError:  # outside Jupyter there is nothing to configure
+        pass
+
+
+def set_figsize(figsize=(3.5, 2.5)):
+    """Set the default figure size for the figures drawn after this call."""
+    matplotlib.rcParams["figure.figsize"] = figsize
+
+
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
+    """Label, scale and limit an Axes (the book's argument order)."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    if xlim is not None:
+        axes.set_xlim(xlim)
+    if ylim is not None:
+        axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid(True)
+
+
+def _to_numpy(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _new_axes(figsize=None):
+    if figsize is not None:
+        plt.figure(figsize=figsize)
+    return plt.gca()
+
+
+def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale="linear",
+         yscale="linear", fmts=DEFAULT_FMTS, figsize=None, axes=None):
+    """Plot one or several series. ``figsize=None`` keeps the size set by `set_figsize`."""
+
+    def has_one_axis(x):  # a flat list or 1-D array/tensor
+        return (hasattr(x, "ndim") and x.ndim == 1) or (
+            isinstance(x, list) and not hasattr(x[0], "__len__"))
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    axes = axes if axes is not None else _new_axes(figsize)
+    axes.cla()
+    for x, y, fmt in zip(X, Y, fmts * (len(Y) // len(fmts) + 1)):
+        if len(x):
+            axes.plot(_to_numpy(x), _to_numpy(y), fmt)
+        else:
+            axes.plot(_to_numpy(y), fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+
+
+def annotate(text, xy, xytext, ax=None):
+    """An arrow from ``xytext`` to ``xy`` labelled ``text``."""
+    ax = ax if ax is not None else plt.gca()
+    ax.annotate(text, xy=xy, xytext=xytext, arrowprops=dict(arrowstyle="->"))
+
+
+def show_trace(results, f, ax=None, label=None):
+    """Draw the 1-D function ``f`` and the iterates ``results`` of a 1-D optimizer on it."""
+    pts = np.array([float(r) for r in results])
+    finite = pts[np.isfinite(pts)]
+    n = max(abs(finite.min()), abs(finite.max())) if finite.size else 1.0
+    f_line = torch.arange(-n, n, 0.01 * max(1.0, n / 10))
+    ax = ax if ax is not None else plt.gca()
+    ax.plot(_to_numpy(f_line), _to_numpy(f(f_line)), "-", label="f(x)")
+    ax.plot(finite, [float(f(torch.tensor(p))) for p in finite], "-o", label=label or "iterates")
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    if label:
+        ax.legend()
+
+
+def _paths_as_dict(results):
+    if isinstance(results, dict):
+        return {k: np.asarray([[float(a), float(b)] for a, b in v]) for k, v in results.items()}
+    return {None: np.asarray([[float(a), float(b)] for a, b in results])}
+
+
+def _bounds(points, pad=0.15, min_span=1.0):
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    span = np.maximum(hi - lo, min_span)
+    return lo - pad * span, hi + pad * span
+
+
+def show_paths(f, paths, ax=None, levels=15, extra_points=(), title=None):
+    """Contours of ``f(x1, x2)`` with one or several trajectories.
+
+    ``paths``: a list of (x1, x2) points, or a dict ``{label: points}`` drawn with a legend.
+    The contour window covers every finite point (and ``extra_points``, e.g. the minimum);
+    a trajectory that leaves to infinity is cut at its last finite point and marked 'diverged'.
+    """
+    ax = ax if ax is not None else plt.gca()
+    paths = _paths_as_dict(paths)
+    finite = [p[np.isfinite(p).all(axis=1)] for p in paths.values()]
+    allpts = np.concatenate(finite + [np.asarray(extra_points, dtype=float).reshape(-1, 2)])
+    lo, hi = _bounds(allpts)
+    x1, x2 = torch.meshgrid(torch.linspace(lo[0], hi[0], 120, dtype=torch.float64),
+                            torch.linspace(lo[1], hi[1], 120, dtype=torch.float64), indexing="ij")
+    z = _to_numpy(f(x1, x2))
+    # Levels at quantiles of f over the window: the valley stays visible even when a
+    # diverging path stretches the window (evenly spaced levels would all sit far out).
+    finite_z = z[np.isfinite(z)]
+    lv = np.unique(np.quantile(finite_z, np.linspace(0.01, 0.97, levels))) if isinstance(
+        levels, int) else levels
+    ax.contour(x1.numpy(), x2.numpy(), z, levels=lv, colors="#1f77b4", linewidths=0.6)
+    colors = ["#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    for (label, pts), good, color in zip(paths.items(), finite, colors * 3):
+        tag = label
+        if len(good) < len(pts):
+            tag = f"{label} (diverged)" if label else "diverged"
+        ax.plot(good[:, 0], good[:, 1], "-o", color=color, markersize=3, linewidth=1, label=tag)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    if any(label is not None for label in paths) or len(paths) > 1:
+        ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_trace_2d(f, results, ax=None):
+    """The book's helper: contours of ``f`` and the trajectory ``results`` (or a dict of them)."""
+    show_paths(f, results, ax=ax)
+
+
+def plot_histories(histories, x="time", ax=None, logx=None, title=None):
+    """Loss curves of several training runs, one call: ``{label: history}``.
+
+    ``x`` is 'time' (cumulative training seconds), 'examples' or 'epoch'. Diverged runs are
+    drawn up to their last finite loss and marked in the legend.
+    """
+    if x not in ("time", "examples", "epoch"):
+        raise ValueError(f"x must be 'time', 'examples' or 'epoch', got {x!r}")
+    ax = ax if ax is not None else plt.gca()
+    attr = {"time": "times", "examples": "examples", "epoch": "epochs"}[x]
+    for (label, h), fmt in zip(histories.items(), DEFAULT_FMTS * 3):
+        xs, ys = np.asarray(getattr(h, attr), float), np.asarray(h.losses, float)
+        ok = np.isfinite(ys)
+        ax.plot(xs[ok], ys[ok], fmt, label=f"{label} (diverged)" if h.diverged else label)
+    ax.set_xlabel({"time": "time (sec)", "examples": "examples seen", "epoch": "epoch"}[x])
+    ax.set_ylabel("loss")
+    if logx if logx is not None else x in ("time", "examples"):
+        ax.set_xscale("log")
+    ax.grid(True)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _animation_wanted():
+    if os.environ.get("D2L_NO_ANIMATION"):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+_LIVE = weakref.WeakSet()  # live animators with a redraw pending at the end of the cell
+
+
+def _flush_live(*_):
+    for anim in list(_LIVE):
+        anim.show()
+    _LIVE.clear()
+
+
+class Animator:
+    """Plot data incrementally: ``animator.add(x, (y1, y2))``; ``None`` values are skipped.
+
+    Live in Jupyter: one display handle, redrawn at most every ``interval`` seconds and once
+    more when the cell ends. Static (a single figure shown once) under tests, in scripts and
+    when ``D2L_NO_ANIMATION`` is set, or when ``live=False``.
+    """
+
+    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+                 xscale="linear", yscale="linear", fmts=DEFAULT_FMTS, nrows=1, ncols=1,
+                 figsize=(3.5, 2.5), live=None, interval=0.5):
+        self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
+        self.axes = np.atleast_1d(axes).ravel()
+        self.legend, self.fmts = legend, fmts
+        self.X, self.Y, self._lines = None, None, None
+        set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, None)
+        self._ylim = ylim
+        self.live = _animation_wanted() if live is None else live
+        self.interval, self._last_draw, self._handle = interval, 0.0, None
+        if self.live:  # the display handle owns the figure; pyplot must not show it again
+            plt.close(self.fig)
+            self._register_flush()
+
+    def _register_flush(self):
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None and _flush_live not in shell.events.callbacks["post_run_cell"]:
+            shell.events.register("post_run_cell", _flush_live)
+
+    def add(self, x, y):
+        if not hasattr(y, "__len__"):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__"):
+            x = [x] * n
+        if self.X is None:
+            self.X, self.Y = [[] for _ in range(n)], [[] for _ in range(n)]
+            ax = self.axes[0]
+            self._lines = [ax.plot([], [], fmt)[0]
+                           for fmt, _ in zip(self.fmts * (n // len(self.fmts) + 1), range(n))]
+            if self.legend:
+                for line, label in zip(self._lines, self.legend):
+                    line.set_label(label)
+                ax.legend()
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        for line, xs, ys in zip(self._lines, self.X, self.Y):
+            line.set_data(xs, ys)
+        ax = self.axes[0]
+        ax.relim()
+        ax.autoscale_view(scalex=ax.get_autoscalex_on(), scaley=self._ylim is None)
+        if self.live:
+            _LIVE.add(self)
+            if time.perf_counter() - self._last_draw >= self.interval:
+                self.show()
+
+    def show(self):
+        """Redraw now (live mode); in static mode pyplot shows the figure at the end of the cell."""
+        if not self.live:
+            return
+        from IPython.display import display
+        if self._handle is None:
+            self._handle = display(self.fig, display_id=True)
+        else:
+            self._handle.update(self.fig)
+        self._last_draw = time.perf_counter()

@@ -1,0 +1,253 @@
+"""Trainers with the book's names: `train_2d`, `train_ch11`, `train_concise_ch11`.
+
+They return data (a `History`) and leave drawing to `d2lopt.plot`. Fixes over the book:
+logging every ``log_every`` examples whatever the batch size, the last point always logged,
+evaluation under ``torch.no_grad()``, ``device=``, the feature count read from the data, and a
+diverging run reported as such.
+"""
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from d2lopt.plot import Animator
+from d2lopt.utils import Timer, check_positive_int, format_seconds, try_gpu
+
+__all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "History",
+           "train_ch11", "train_concise_ch11"]
+
+
+def linreg(X, w, b):
+    """The linear regression model ``X @ w + b``."""
+    return torch.matmul(X, w) + b
+
+
+def squared_loss(y_hat, y):
+    """Half squared error per example, ``(y_hat - y)^2 / 2``."""
+    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+
+def evaluate_loss(net, data_iter, loss):
+    """Mean of ``loss`` over a data iterator, without building autograd graphs."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            out = net(X)
+            l = loss(out, y.reshape(out.shape))
+            total += float(l.sum())
+            count += l.numel()
+    return total / count
+
+
+def train_2d(trainer, steps=20, f_grad=None, x0=(-5.0, -2.0), verbose=True):
+    """Run a 2-D optimizer written as ``trainer(x1, x2, s1, s2[, f_grad]) -> (x1, x2, s1, s2)``.
+
+    Starts at ``x0`` (the book's (-5, -2)), prints the final point like the book and returns the
+    list of the ``steps + 1`` points visited.
+    """
+    check_positive_int(steps, "steps")
+    if not callable(trainer):
+        raise TypeError(f"trainer must be callable, got {type(trainer).__name__}")
+    x1, x2, s1, s2 = float(x0[0]), float(x0[1]), 0, 0
+    results = [(x1, x2)]
+    for i in range(steps):
+        if f_grad:
+            x1, x2, s1, s2 = trainer(x1, x2, s1, s2, f_grad)
+        else:
+            x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
+        results.append((x1, x2))
+    if verbose:
+        print(f"epoch {i + 1}, x1: {float(x1):f}, x2: {float(x2):f}")
+    return results
+
+
+def trajectory_2d(f, optimizer, x0=(-5.0, -2.0), steps=20, dtype=torch.float64, **hyperparams):
+    """The path of any torch optimizer class on ``f(x1, x2)`` (autograd supplies the gradient).
+
+    ``optimizer`` is a ``torch.optim.Optimizer`` subclass (Adam, d2lopt.optim.Yogi, ...) built as
+    ``optimizer([x], **hyperparams)``. Returns a ``(steps + 1, 2)`` tensor of the points visited;
+    a run that overflows keeps its non-finite points so the caller can see it diverged.
+    """
+    check_positive_int(steps, "steps")
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise TypeError("optimizer must be a torch.optim.Optimizer subclass, "
+                        f"got {optimizer!r}")
+    x = torch.tensor([float(v) for v in x0], dtype=dtype, requires_grad=True)
+    opt = optimizer([x], **hyperparams)
+    path = [x.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        f(x[0], x[1]).backward()
+        opt.step()
+        path.append(x.detach().clone())
+    return torch.stack(path)
+
+
+class History(tuple):
+    """What a training run returns: unpacks as the book's ``times, losses``.
+
+    Extra attributes: ``epochs`` (fractional epoch of each logged point), ``examples``
+    (examples seen), ``diverged`` and ``updates``. It displays nothing in a notebook: the trainer
+    already printed its one-line summary.
+    """
+
+    def __new__(cls, times, losses, epochs, examples, diverged=False, updates=0):
+        self = super().__new__(cls, (list(times), list(losses)))
+        self.times, self.losses = self[0], self[1]
+        self.epochs, self.examples = list(epochs), list(examples)
+        self.diverged, self.updates = diverged, updates
+        return self
+
+    def __repr__(self):
+        last = f"{self.losses[-1]:.3f}" if self.losses else "n/a"
+        return (f"History({len(self.losses)} points, final loss {last}, "
+                f"diverged={self.diverged})")
+
+    def _ipython_display_(self):
+        pass
+
+
+def _check_common(data_iter, num_epochs, log_every, trainer_fn):
+    if not callable(trainer_fn):
+        raise TypeError(f"trainer_fn must be callable, got {type(trainer_fn).__name__}")
+    check_positive_int(num_epochs, "num_epochs")
+    check_positive_int(log_every, "log_every")
+    if len(data_iter) == 0:
+        raise ValueError("data_iter is empty")
+
+
+def _check_lrs(hyperparams):
+    for key in ("lr", "learning_rate"):
+        if key in hyperparams:
+            value = hyperparams[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+                    not math.isfinite(value) or value < 0:
+                raise ValueError(f"hyperparams['{key}'] must be a finite number >= 0, "
+                                 f"got {value!r}")
+
+
+def _full_data(data_iter, device):
+    """All examples at once when the loader wraps tensors (one forward pass, no shuffling)."""
+    dataset = getattr(data_iter, "dataset", None)
+    if isinstance(dataset, TensorDataset):
+        return [tuple(t.to(device) for t in dataset.tensors)]
+    return [(X.to(device), y.to(device)) for X, y in data_iter]
+
+
+def _fit(step, net, data_iter, num_epochs, log_every, device, animate):
+    """The loop both trainers share. ``step(X, y)`` makes one update and returns its loss."""
+    animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs],
+                        live=None if animate is None else bool(animate))
+    eval_data = _full_data(data_iter, device)
+    timer = Timer()
+    n_batches = len(data_iter)
+    times, losses, epochs, examples = [], [], [], []
+    seen, updates, next_log, elapsed = 0, 0, log_every, 0.0
+    diverged = False
+
+    def log(epoch_pos):
+        nonlocal elapsed
+        elapsed += timer.stop()
+        value = evaluate_loss(net, eval_data, squared_loss)
+        times.append(elapsed)
+        losses.append(value)
+        epochs.append(epoch_pos)
+        examples.append(seen)
+        animator.add(epoch_pos, (value,))
+        timer.start()
+        return value
+
+    for epoch in range(num_epochs):
+        for i, (X, y) in enumerate(data_iter):
+            X, y = X.to(device), y.to(device)
+            batch_loss = step(X, y)
+            seen, updates = seen + X.shape[0], updates + 1
+            last = epoch == num_epochs - 1 and i == n_batches - 1
+            if not math.isfinite(batch_loss):
+                diverged = True
+            if diverged or seen >= next_log or last:
+                value = log(epoch + (i + 1) / n_batches)
+                next_log = (seen // log_every + 1) * log_every
+                diverged = diverged or not math.isfinite(value)
+            if diverged:
+                break
+        if diverged:
+            break
+    if animator.live:
+        animator.show()
+    if diverged:
+        print(f"diverged: loss became {losses[-1]} after {updates} updates "
+              f"(epoch {epochs[-1]:.2f}); try a smaller learning rate")
+    else:
+        print(f"loss: {losses[-1]:.3f}, {format_seconds(elapsed / num_epochs)}/epoch")
+    return History(times, losses, epochs, examples, diverged, updates)
+
+
+def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num_epochs=2, *,
+               log_every=200, device=None, animate=None):
+    """Train linear regression with a from-scratch update ``trainer_fn(params, states, hyperparams)``.
+
+    The model is ``linreg`` with ``w ~ N(0, 0.01^2)`` and ``b = 0``; the loss is ``squared_loss``
+    (half MSE). The full-data loss is logged every ``log_every`` examples and after the last
+    update. ``feature_dim`` is read from the data (the argument is kept for the book's calls
+    and checked against it). Returns a `History` (``times, losses = train_ch11(...)``).
+    """
+    _check_common(data_iter, num_epochs, log_every, trainer_fn)
+    _check_lrs(hyperparams)
+    device = device if device is not None else try_gpu()
+    X0, _ = next(iter(data_iter))
+    dim = X0.shape[1]
+    if feature_dim is not None and feature_dim != dim:
+        raise ValueError(f"feature_dim is {feature_dim} but the data has {dim} features")
+    w = torch.normal(mean=0.0, std=0.01, size=(dim, 1), device=device, requires_grad=True)
+    b = torch.zeros(1, device=device, requires_grad=True)
+    states = _states_to(states, device)
+
+    def net(X):
+        return linreg(X, w, b)
+
+    def step(X, y):
+        l = squared_loss(net(X), y).mean()
+        l.backward()
+        trainer_fn([w, b], states, hyperparams)
+        return float(l.detach())
+
+    return _fit(step, net, data_iter, num_epochs, log_every, device, animate)
+
+
+def _states_to(states, device):
+    """Move (nested tuples/lists of) state tensors to ``device``, in place where possible."""
+    if isinstance(states, torch.Tensor):
+        return states.to(device)
+    if isinstance(states, (tuple, list)):
+        return type(states)(_states_to(s, device) for s in states)
+    return states
+
+
+def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_every=200,
+                       device=None, animate=None):
+    """Train the same linear model with a torch optimizer ``trainer_fn(params, **hyperparams)``.
+
+    The loss is ``nn.MSELoss`` (no 1/2, so gradients are twice the scratch version's, as in
+    the book); the logged loss is halved so both trainers' curves compare. Unlike the book it
+    returns the `History` (the book returned None) and sizes the layer from the data.
+    """
+    _check_common(data_iter, num_epochs, log_every, trainer_fn)
+    _check_lrs(hyperparams)
+    device = device if device is not None else try_gpu()
+    X0, _ = next(iter(data_iter))
+    net = nn.Sequential(nn.Linear(X0.shape[1], 1)).to(device)
+    nn.init.normal_(net[0].weight, std=0.01)
+    optimizer = trainer_fn(net.parameters(), **hyperparams)
+    loss = nn.MSELoss(reduction="none")
+
+    def step(X, y):
+        optimizer.zero_grad()
+        out = net(X)
+        l = loss(out, y.reshape(out.shape)).mean()
+        l.backward()
+        optimizer.step()
+        return float(l.detach())
+
+    return _fit(step, net, data_iter, num_epochs, log_every, device, animate)

@@ -1,0 +1,133 @@
+"""Devices, timing, running sums and seeding: the small utilities every section uses."""
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything",
+           "format_seconds", "check_positive_int", "check_lr"]
+
+
+def cpu():
+    """The CPU device."""
+    return torch.device("cpu")
+
+
+def gpu(i=0):
+    """The i-th CUDA device (it need not exist; see `try_gpu`)."""
+    return torch.device(f"cuda:{i}")
+
+
+def num_gpus():
+    """Number of visible CUDA devices (0 on a CPU-only machine)."""
+    return torch.cuda.device_count()
+
+
+def try_gpu(i=0):
+    """Return ``gpu(i)`` if it exists, otherwise ``cpu()``.
+
+    Setting the environment variable ``D2L_DEVICE`` (e.g. ``cpu``) overrides the choice, which is
+    how the regression tests pin every notebook to the CPU.
+    """
+    forced = os.environ.get("D2L_DEVICE")
+    if forced:
+        return torch.device(forced)
+    if num_gpus() >= i + 1:
+        return gpu(i)
+    return cpu()
+
+
+def format_seconds(seconds):
+    """The one format used for every printed timing: ``'0.012 sec'`` (masked by nbval_sanitize.cfg)."""
+    return f"{seconds:.3f} sec"
+
+
+class Timer:
+    """Record several wall-clock intervals. The timer starts on construction, like the book's."""
+
+    def __init__(self):
+        self.times = []
+        self.start()
+
+    def start(self):
+        """Start (or restart) the timer."""
+        self.tik = time.perf_counter()
+
+    def stop(self):
+        """Stop the timer, record the interval and return it in seconds."""
+        self.times.append(time.perf_counter() - self.tik)
+        return self.times[-1]
+
+    def avg(self):
+        """Mean of the recorded intervals."""
+        return sum(self.times) / len(self.times) if self.times else 0.0
+
+    def sum(self):
+        """Sum of the recorded intervals."""
+        return sum(self.times)
+
+    def cumsum(self):
+        """Running total of the recorded intervals, as a list."""
+        return np.array(self.times).cumsum().tolist()
+
+    def __repr__(self):
+        return f"Timer({len(self.times)} intervals, total {format_seconds(self.sum())})"
+
+
+class Accumulator:
+    """Running sums over ``n`` variables: ``acc.add(loss, correct, count)``; ``acc[i]``."""
+
+    def __init__(self, n):
+        check_positive_int(n, "n")
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        if len(args) != len(self.data):
+            raise ValueError(f"Accumulator.add expects {len(self.data)} values, got {len(args)}")
+        self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def reset(self):
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+
+    def __repr__(self):
+        return f"Accumulator({self.data})"
+
+
+def seed_everything(seed=0):
+    """Seed Python's, NumPy's and torch's global generators (CUDA too). Returns None on purpose,
+    so that a cell ending in ``seed_everything(0)`` prints nothing (torch.manual_seed returns a
+    Generator whose repr holds a memory address)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def check_positive_int(value, name):
+    """Raise a TypeError/ValueError naming ``name`` unless value is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value}")
+    return int(value)
+
+
+def check_lr(value, name="lr"):
+    """Raise unless ``value`` is a finite real number >= 0 (a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        else:
+            raise TypeError(f"{name} must be a finite number >= 0, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
