@@ -2,7 +2,7 @@
 
 ``import d2lopt as d2l`` stands in for ``from d2l import torch as d2l`` in the chapter's code:
 the book's helper names and signatures are kept, improvements are keyword arguments.
-Submodules: utils, plot, data, airfoil, train, problems, optim, schedules, checks, images,
+Submodules: utils, plotting, data, airfoil, train, problems, optim, schedules, checks, images,
 classify, exercises.
 """
 import importlib
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from d2lopt.data import DATA_HUB, DATA_URL, download, get_data_ch11, load_airfoil, load_array
-from d2lopt.plot import (Animator, annotate, plot, plot_histories, plt, set_axes, set_figsize,
+from d2lopt.plotting import (Animator, annotate, plot, plot_histories, plt, set_axes, set_figsize,
                          show_paths, show_trace, show_trace_2d, use_svg_display)
 from d2lopt.train import (History, evaluate_loss, linreg, squared_loss, train_2d, train_ch11,
                           train_concise_ch11, trajectory_2d)
@@ -74,7 +74,7 @@ _LAZY = {
     "load_data_fashion_mnist": "images", "get_fashion_mnist_labels": "images", "lenet": "images",
     "accuracy": "classify", "evaluate_accuracy_gpu": "classify",
 }
-_SUBMODULES = {"utils", "plot", "data", "airfoil", "train", "problems", "optim", "schedules",
+_SUBMODULES = {"utils", "plotting", "data", "airfoil", "train", "problems", "optim", "schedules",
                "checks", "images", "classify", "exercises"}
 
 

@@ -1,6 +1,6 @@
 """Trainers with the book's names: `train_2d`, `train_ch11`, `train_concise_ch11`.
 
-They return data (a `History`) and leave drawing to `d2lopt.plot`. Fixes over the book:
+They return data (a `History`) and leave drawing to `d2lopt.plotting`. Fixes over the book:
 logging every ``log_every`` examples whatever the batch size, the last point always logged,
 evaluation under ``torch.no_grad()``, ``device=``, the feature count read from the data, and a
 diverging run reported as such.
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from d2lopt.plot import Animator
+from d2lopt.plotting import Animator
 from d2lopt.utils import Timer, check_positive_int, format_seconds, try_gpu
 
 __all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "History",

@@ -1,0 +1,211 @@
+"""Utilities, data loading, plotting helpers and the 2-D problems."""
+import os
+import subprocess
+import sys
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+import d2lopt as d2l
+from d2lopt import plotting as plot, problems
+
+matplotlib.use("Agg")
+
+
+def test_seed_everything_returns_none_and_reproduces():
+    assert d2l.seed_everything(3) is None
+    a = (torch.rand(3), np.random.rand(2))
+    d2l.seed_everything(3)
+    b = (torch.rand(3), np.random.rand(2))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="seed"):
+        d2l.seed_everything(-1)
+
+
+def test_devices():
+    assert d2l.cpu() == torch.device("cpu")
+    assert d2l.gpu(1) == torch.device("cuda:1")
+    assert d2l.try_gpu(d2l.num_gpus()) == torch.device("cpu")  # one past the last GPU
+
+
+def test_try_gpu_respects_override(monkeypatch):
+    monkeypatch.setenv("D2L_DEVICE", "cpu")
+    assert d2l.try_gpu() == torch.device("cpu")
+
+
+def test_timer_and_accumulator():
+    t = d2l.Timer()
+    t.times = [1.0, 2.0, 3.0]
+    assert t.sum() == 6.0 and t.avg() == 2.0 and t.cumsum() == [1.0, 3.0, 6.0]
+    acc = d2l.Accumulator(2)
+    acc.add(1, 2.5)
+    acc.add(torch.tensor(1.0), 0.5)
+    assert acc[0] == 2.0 and acc[1] == 3.0
+    with pytest.raises(ValueError, match="expects 2"):
+        acc.add(1)
+    assert d2l.format_seconds(0.01234) == "0.012 sec"
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-3, ValueError), (2.5, TypeError),
+                                      ("10", TypeError)])
+def test_get_data_ch11_batch_size(bad, exc):
+    with pytest.raises(exc, match="batch_size"):
+        d2l.get_data_ch11(batch_size=bad)
+
+
+def test_get_data_ch11_n_too_large():
+    with pytest.raises(ValueError, match=r"n must be between 1 and 1503"):
+        d2l.get_data_ch11(n=5000)
+
+
+def test_get_data_ch11_layout_and_whitening():
+    data_iter, dim = d2l.get_data_ch11(batch_size=10)
+    X, y = data_iter.dataset.tensors
+    assert dim == 5 and X.shape == (1500, 5) and y.shape == (1500,)
+    assert X.dtype == torch.float32 and len(data_iter) == 150
+    # whitened over all 1503 rows, so the first 1500 are close to (but not exactly) standard
+    assert X.mean(0).abs().max() < 0.05 and (X.std(0) - 1).abs().max() < 0.05
+
+
+def test_get_data_ch11_seed_makes_order_reproducible():
+    a, _ = d2l.get_data_ch11(batch_size=10, seed=1)
+    b, _ = d2l.get_data_ch11(batch_size=10, seed=1)
+    assert torch.equal(next(iter(a))[0], next(iter(b))[0])
+
+
+def test_real_path_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="path"):
+        d2l.get_data_ch11(path=tmp_path / "missing.dat")
+    bad = tmp_path / "bad.dat"
+    bad.write_text("1\t2\t3\n4\t5\t6\n")
+    with pytest.raises(ValueError, match="6"):
+        d2l.get_data_ch11(path=bad)
+
+
+def test_real_path_is_read(tmp_path):
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(40, 6))
+    path = tmp_path / "real.dat"
+    path.write_text("\r\n".join("\t".join(f"{v:.5f}" for v in row) for row in table) + "\r\n")
+    data_iter, dim = d2l.get_data_ch11(batch_size=4, n=30, path=path)
+    X, y = data_iter.dataset.tensors
+    expected = (table - table.mean(0)) / table.std(0)
+    assert np.allclose(X.numpy(), expected[:30, :-1], atol=1e-3)
+
+
+def test_download_is_offline_and_falls_back(tmp_path, capsys, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("d2lopt tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    d2l.data._told.discard("airfoil")
+    path = d2l.download("airfoil", folder=tmp_path)
+    assert path.endswith("airfoil_like.dat") and os.path.exists(path)
+    assert "synthetic stand-in" in capsys.readouterr().out
+    d2l.download("airfoil", folder=tmp_path)
+    assert capsys.readouterr().out == ""  # said once
+    with pytest.raises(ValueError, match="name"):
+        d2l.download("imagenet")
+
+
+def test_download_prefers_a_local_real_copy(tmp_path):
+    import hashlib
+    local = tmp_path / "airfoil_self_noise.dat"
+    local.write_text("not the real file\n")
+    # a file whose checksum is not the real file's is not taken for it
+    assert d2l.download("airfoil", folder=tmp_path) != str(local)
+    digest = hashlib.sha1(local.read_bytes()).hexdigest()
+    assert d2l.download("airfoil", folder=tmp_path, sha1_hash=digest) == str(local)
+
+
+def test_plot_honours_figsize():
+    d2l.set_figsize((4.5, 2.5))
+    plot.plt.figure()
+    d2l.plot(torch.arange(5.0), [torch.arange(5.0) ** 2], "x", "y")
+    assert tuple(plot.plt.gcf().get_size_inches()) == (4.5, 2.5)
+    plot.plt.close("all")
+    d2l.plot(torch.arange(5.0), [torch.arange(5.0)], "x", "y", figsize=(6, 3))
+    assert tuple(plot.plt.gcf().get_size_inches()) == (6, 3)
+    plot.plt.close("all")
+    d2l.set_figsize()
+
+
+def test_show_paths_bounds_follow_trajectories_and_mark_divergence():
+    fig, ax = plot.plt.subplots()
+    far = [(-50.0, 30.0), (10.0, -40.0)]
+    inf = [(0.0, 0.0), (1.0, 1.0), (float("inf"), float("nan"))]
+    d2l.show_paths(problems.quadratic.f, {"far": far, "blowup": inf}, ax=ax)
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    assert x0 <= -50 and x1 >= 10 and y0 <= -40 and y1 >= 30
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["far", "blowup (diverged)"]
+    plot.plt.close(fig)
+
+
+def test_show_trace_2d_book_call():
+    path = d2l.train_2d(lambda a, b, s1, s2: (0.9 * a, 0.5 * b, 0, 0), steps=5, verbose=False)
+    d2l.show_trace_2d(lambda x1, x2: x1 ** 2 + 2 * x2 ** 2, path)
+    plot.plt.close("all")
+
+
+def test_animator_static_without_ipython():
+    anim = d2l.Animator(xlabel="epoch", legend=["a", "b"])
+    for i in range(5):
+        anim.add(i, (i ** 2, None if i == 2 else -i))
+    assert anim.live is False
+    assert anim.X[0] == [0, 1, 2, 3, 4] and anim.X[1] == [0, 1, 3, 4]
+    assert list(anim._lines[1].get_ydata()) == [0, -1, -3, -4]
+    plot.plt.close("all")
+
+
+def test_plot_histories_one_call():
+    h1 = d2l.History([0.1, 0.2], [0.3, 0.25], [1, 2], [10, 20])
+    h2 = d2l.History([0.1], [float("nan")], [1], [10], diverged=True)
+    ax = d2l.plot_histories({"sgd": h1, "big lr": h2}, x="examples")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sgd", "big lr (diverged)"]
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="x must be"):
+        d2l.plot_histories({"sgd": h1}, x="steps")
+    plot.plt.close("all")
+
+
+@pytest.mark.parametrize("problem", list(problems.PROBLEMS.values()), ids=list(problems.PROBLEMS))
+def test_problem_gradients_match_autograd(problem):
+    for point in [(-1.3, 0.7), (0.4, -2.1), (2.0, 0.3)]:
+        expected = problems.autograd_check(problem, point)
+        got = problem.grad(*point)
+        assert np.allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_problem_minima():
+    for problem in (problems.quadratic, problems.ill_conditioned, problems.rosenbrock,
+                    problems.beale):
+        assert problem.f(*problem.minimum) == pytest.approx(0.0, abs=1e-12)
+        assert np.allclose(problem.grad(*problem.minimum), 0.0, atol=1e-12)
+
+
+def test_tensor_aliases():
+    x = d2l.tensor([1.0, 2.0])
+    assert d2l.size(x) == 2 and d2l.reduce_sum(x).item() == 3.0
+    assert d2l.numpy(d2l.reshape(x, (2, 1))).shape == (2, 1)
+    assert d2l.argmax(x).item() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d2l.meshgrid(d2l.linspace(-1, 1, 3), d2l.linspace(-1, 1, 3), indexing="ij")
+    assert isinstance(d2l.plt, type(plot.plt))
+
+
+def test_import_is_light_and_offline():
+    code = ("import sys, d2lopt; "
+            "assert 'd2lopt.images' not in sys.modules; "
+            "import d2lopt.images; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "MPLBACKEND": "Agg"})
+    assert out.returncode == 0, out.stderr

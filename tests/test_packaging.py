@@ -1,0 +1,43 @@
+"""The conda environment and pyproject list the same dependencies; the tooling is wired up."""
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge names that differ from PyPI's
+
+
+def _name(spec):
+    return re.split(r"[<>=!~ \[]", spec.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(d) for d in project["dependencies"]}
+    for deps in project["optional-dependencies"].values():
+        wanted |= {_name(d) for d in deps}
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = lines.index("dependencies:")
+    conda = {_name(l.strip()[2:]) for l in lines[start + 1:] if l.strip().startswith("- ")}
+    conda = {CONDA_NAMES.get(n, n) for n in conda} - {"python", "pip"}
+    assert conda == wanted
+
+
+def test_runtime_dependencies_have_lower_bounds_only():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in project["dependencies"]:
+        assert ">=" in dep and "==" not in dep and "<" not in dep.replace("<=", ""), dep
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make lab" in readme
+    assert re.search(r"^make test$", ci, re.M)
+
+
+def test_sanitize_file_rules_are_all_parsed():
+    text = (ROOT / "nbval_sanitize.cfg").read_text()
+    assert "\r" not in text
+    pairs = re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, re.M)  # nbval's own parser
+    assert len(pairs) == text.count("regex:") and all(r.strip() for _, r in pairs)

@@ -1,0 +1,155 @@
+"""Trainers: the book's return values and the defects d2lopt fixes."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import d2lopt as d2l
+from d2lopt import train
+
+
+def sgd(params, states, hyperparams):
+    for p in params:
+        p.data.sub_(hyperparams["lr"] * p.grad)
+        p.grad.data.zero_()
+
+
+def make_iter(n=300, batch_size=10, dim=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, dim, generator=g)
+    y = X @ torch.arange(1.0, dim + 1) + 0.1 * torch.randn(n, generator=g)
+    return d2l.load_array((X, y), batch_size, generator=torch.Generator().manual_seed(seed)), dim
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 10, 100, 300])
+def test_logging_independent_of_batch_size_and_last_point_logged(batch_size, capsys):
+    data_iter, dim = make_iter(batch_size=batch_size)
+    h = d2l.train_ch11(sgd, None, {"lr": 0.01}, data_iter, dim, num_epochs=2, log_every=100)
+    # One point at the first update where another 100 examples have been seen, and the last.
+    seen = np.cumsum([min(batch_size, 300 - i) for _ in range(2) for i in range(0, 300, batch_size)])
+    expected = sorted({int(seen[np.argmax(seen >= m)]) for m in range(100, 601, 100)} | {600})
+    assert h.examples == expected
+    assert len(h.losses) == len(h.times) == len(h.epochs) == len(expected)
+    assert h.epochs[-1] == pytest.approx(2.0)
+
+
+def test_gd_batch_1500_single_epoch_does_not_crash(capsys):
+    # The book's `n % 200 == 0` rule logs nothing for 1500 x 1 and then indexes an empty list.
+    data_iter, dim = d2l.get_data_ch11(batch_size=1500)
+    h = d2l.train_ch11(sgd, None, {"lr": 1.0}, data_iter, dim, num_epochs=1)
+    assert len(h.losses) == 1 and h.updates == 1
+    assert "loss: " in capsys.readouterr().out
+
+
+def test_returns_unpack_like_the_book():
+    data_iter, dim = make_iter()
+    times, losses = d2l.train_ch11(sgd, None, {"lr": 0.01}, data_iter, dim)
+    assert all(b >= a for a, b in zip(times, times[1:]))
+    times, losses = d2l.train_concise_ch11(torch.optim.SGD, {"lr": 0.01}, data_iter)
+    assert len(times) == len(losses) > 0
+
+
+def test_scratch_and_concise_report_the_same_half_mse():
+    data_iter, dim = make_iter()
+    d2l.seed_everything(0)
+    h1 = d2l.train_ch11(sgd, None, {"lr": 0.0}, data_iter, dim, num_epochs=1)
+    X, y = data_iter.dataset.tensors
+    # lr = 0: the loss stays at its initial value: 1/2 mean (X w + 0 - y)^2 with w ~ N(0, 0.01^2)
+    assert h1.losses[0] == pytest.approx(0.5 * float((y ** 2).mean()), rel=0.05)
+
+
+def test_divergence_is_reported(capsys):
+    data_iter, dim = make_iter()
+    h = d2l.train_ch11(sgd, None, {"lr": 100.0}, data_iter, dim, num_epochs=2)
+    out = capsys.readouterr().out
+    assert h.diverged and "diverged" in out
+    assert not math.isfinite(h.losses[-1])
+    assert h.updates < 2 * len(data_iter)
+
+
+def test_evaluate_loss_builds_no_graph():
+    w = torch.ones(3, 1, requires_grad=True)
+    data_iter, _ = make_iter()
+    before = torch.is_grad_enabled()
+    value = d2l.evaluate_loss(lambda X: X @ w, data_iter, d2l.squared_loss)
+    assert isinstance(value, float) and torch.is_grad_enabled() == before
+    assert w.grad is None
+
+
+def test_feature_dim_from_data_and_mismatch_error():
+    data_iter, dim = make_iter(dim=4)
+    h = d2l.train_concise_ch11(torch.optim.SGD, {"lr": 0.01}, data_iter, num_epochs=1)
+    assert len(h.losses) > 0
+    with pytest.raises(ValueError, match="feature_dim"):
+        d2l.train_ch11(sgd, None, {"lr": 0.01}, data_iter, 5)
+
+
+@pytest.mark.parametrize("lr", [-0.1, float("nan"), float("inf")])
+def test_bad_learning_rate(lr):
+    data_iter, dim = make_iter()
+    with pytest.raises(ValueError, match="lr"):
+        d2l.train_ch11(sgd, None, {"lr": lr}, data_iter, dim)
+    with pytest.raises(ValueError, match="lr"):
+        d2l.train_concise_ch11(torch.optim.SGD, {"lr": lr}, data_iter)
+
+
+def test_trainer_fn_must_be_callable():
+    data_iter, dim = make_iter()
+    with pytest.raises(TypeError, match="trainer_fn"):
+        d2l.train_ch11("sgd", None, {"lr": 0.1}, data_iter, dim)
+    with pytest.raises(TypeError, match="trainer_fn"):
+        d2l.train_concise_ch11(None, {"lr": 0.1}, data_iter)
+
+
+def test_device_argument_places_model_and_states():
+    data_iter, dim = make_iter()
+    states = (torch.zeros(dim, 1), torch.zeros(1))
+
+    def momentum(params, states, hp):
+        for p, v in zip(params, states):
+            assert p.device == v.device == torch.device("cpu")
+            with torch.no_grad():
+                v[:] = 0.5 * v + p.grad
+                p[:] -= hp["lr"] * v
+            p.grad.data.zero_()
+
+    h = d2l.train_ch11(momentum, states, {"lr": 0.01}, data_iter, dim, num_epochs=1,
+                       device=torch.device("cpu"))
+    assert len(h.losses) > 0
+
+
+def test_train_2d_book_numbers(capsys):
+    eta = 0.1
+
+    def gd_2d(x1, x2, s1, s2, f_grad):
+        g1, g2 = f_grad(x1, x2)
+        return x1 - eta * g1, x2 - eta * g2, 0, 0
+
+    path = d2l.train_2d(gd_2d, steps=20, f_grad=lambda x1, x2: (2 * x1, 4 * x2))
+    # closed form: x1 = -5 (1 - 2 eta)^20, x2 = -2 (1 - 4 eta)^20
+    assert path[-1][0] == pytest.approx(-5 * 0.8 ** 20)
+    assert path[-1][1] == pytest.approx(-2 * 0.6 ** 20)
+    assert capsys.readouterr().out.strip() == "epoch 20, x1: -0.057646, x2: -0.000073"
+    assert len(path) == 21
+
+
+def test_train_2d_from_a_given_start():
+    path = d2l.train_2d(lambda a, b, s1, s2: (a / 2, b / 2, s1, s2), steps=3, x0=(8, 4),
+                        verbose=False)
+    assert path == [(8.0, 4.0), (4.0, 2.0), (2.0, 1.0), (1.0, 0.5)]
+
+
+def test_trajectory_2d_matches_hand_sgd():
+    f = d2l.problems.ill_conditioned.f
+    path = d2l.trajectory_2d(f, torch.optim.SGD, steps=20, lr=0.4)
+    # GD on 0.1 x1^2 + 2 x2^2: x1 <- (1 - 0.2 lr) x1, x2 <- (1 - 4 lr) x2
+    assert path[-1, 0].item() == pytest.approx(-5 * (1 - 0.08) ** 20)
+    assert path[-1, 1].item() == pytest.approx(-2 * (1 - 1.6) ** 20)
+    with pytest.raises(TypeError, match="optimizer"):
+        d2l.trajectory_2d(f, "adam")
+
+
+def test_history_repr_has_no_address():
+    h = train.History([0.1], [0.25], [1.0], [10])
+    assert "0x" not in repr(h) and "0.250" in repr(h)
