@@ -22,7 +22,6 @@ __version__ = "0.1.0"
 
 # Tensor aliases the book's code uses (d2l.arange, d2l.cos, ...).
 arange = torch.arange
-meshgrid = torch.meshgrid
 linspace = torch.linspace
 tensor = torch.tensor
 zeros = torch.zeros
@@ -39,6 +38,11 @@ matmul = torch.matmul
 rand = torch.rand
 randn = torch.randn
 float32 = torch.float32
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """torch.meshgrid with the book's (matrix, 'ij') indexing made explicit: no warning."""
+    return torch.meshgrid(*tensors, indexing=indexing)
 
 
 def numpy(x, *args, **kwargs):
