@@ -1,0 +1,158 @@
+"""Optimizers that torch.optim lacks, each a pure update function plus a thin Optimizer shell.
+
+* :class:`Yogi` (Zaheer et al. 2018), here.
+* :class:`ScheduleFreeSGD`, :class:`ScheduleFreeAdamW` and :func:`evaluating`
+  (Defazio et al. 2024) live in :mod:`d2lopt.schedulefree`; they are also reachable as
+  ``d2lopt.optim.ScheduleFreeSGD`` etc.
+
+The ``check_*`` helpers validate hyperparameters with messages that name the argument and
+the allowed range; both modules use them.
+"""
+import math
+from numbers import Real
+
+import torch
+
+__all__ = ["Yogi", "yogi_update", "init_yogi_state",
+           "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating"]
+
+
+def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False):
+    """Return ``float(value)`` if it is a finite real number in the stated range, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (Real, torch.Tensor)) or (
+            isinstance(value, torch.Tensor) and value.numel() != 1):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    rng = []
+    if low is not None:
+        rng.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        rng.append(f"{'<' if high_open else '<='} {high:g}")
+    ok = math.isfinite(value)
+    if low is not None:
+        ok = ok and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {' and '.join(rng)}, got {value}")
+    return value
+
+
+def check_betas(betas, *, beta1_low_open=False):
+    """Validate a pair (beta1, beta2) with 0 <= beta < 1 (0 < beta1 if ``beta1_low_open``)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    beta1 = check_number("betas[0]", betas[0], low=0.0, high=1.0,
+                         low_open=beta1_low_open, high_open=True)
+    beta2 = check_number("betas[1]", betas[1], low=0.0, high=1.0, high_open=True)
+    return beta1, beta2
+
+
+def check_int(name, value, *, low=0):
+    """Return ``value`` if it is an int >= ``low``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}")
+    return value
+
+
+def init_yogi_state(param, initial_accumulator=1e-6):
+    """Fresh Yogi state for ``param``: step 0 and m0 = v0 = ``initial_accumulator``."""
+    return {"step": 0,
+            "m": torch.full_like(param, initial_accumulator, memory_format=torch.preserve_format),
+            "v": torch.full_like(param, initial_accumulator, memory_format=torch.preserve_format)}
+
+
+def yogi_update(g, state, *, lr, beta1, beta2, eps):
+    r"""One Yogi step; returns ``(delta, new_state)`` and leaves ``g`` and ``state`` untouched.
+
+    With t incremented before use (t = 1 on the first update)::
+
+        m_t = beta1 m_{t-1} + (1 - beta1) g
+        v_t = v_{t-1} - (1 - beta2) sign(v_{t-1} - g^2) g^2
+        delta = lr / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
+
+    and the caller applies ``theta <- theta - delta``. Adam would have
+    ``v_t = v_{t-1} + (1 - beta2)(g^2 - v_{t-1})``: Yogi moves v by a step of fixed size
+    (1 - beta2) g^2 towards g^2, so v cannot collapse when g^2 jumps far below it.
+
+    Symbols -> code: eta = ``lr``, beta_1 = ``beta1``, beta_2 = ``beta2``,
+    epsilon = ``eps``, m = ``state["m"]``, v = ``state["v"]``, t = ``state["step"]``.
+    """
+    t = state["step"] + 1
+    g2 = g * g
+    m = beta1 * state["m"] + (1 - beta1) * g
+    v = state["v"] - (1 - beta2) * torch.sign(state["v"] - g2) * g2
+    denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps
+    delta = (lr / (1 - beta1 ** t)) * m / denom
+    return delta, {"step": t, "m": m, "v": v}
+
+
+class Yogi(torch.optim.Optimizer):
+    r"""Yogi (Zaheer et al., NeurIPS 2018) with torch.optim's interface.
+
+    Convention: that of the published implementations ``torch_optimizer.Yogi`` and
+    ``optax.yogi``, which agree to the last digit: both moments start at
+    m0 = v0 = ``initial_accumulator`` (1e-6), Adam-style bias correction with one step
+    counter, eps = 1e-3 (the paper's value, not Adam's 1e-8) added *outside* the square
+    root after bias-correcting v, and coupled L2 weight decay (g <- g + lambda theta before
+    the moments). The math is in :func:`yogi_update`. The book's from-scratch ``yogi``
+    starts from m0 = v0 = 0 instead; ``Yogi(..., initial_accumulator=0)`` reproduces it.
+
+    Args:
+        params: iterable of tensors or of dicts defining parameter groups.
+        lr: learning rate eta, finite and >= 0 (default 1e-2).
+        betas: (beta1, beta2), each in [0, 1) (default (0.9, 0.999)).
+        eps: added to the denominator, > 0 (default 1e-3).
+        initial_accumulator: m0 = v0, >= 0 (default 1e-6).
+        weight_decay: coupled L2 coefficient lambda, >= 0 (default 0).
+    """
+
+    def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-3,
+                 initial_accumulator=1e-6, weight_decay=0.0):
+        defaults = dict(
+            lr=check_number("lr", lr, low=0.0),
+            betas=check_betas(betas),
+            eps=check_number("eps", eps, low=0.0, low_open=True),
+            initial_accumulator=check_number("initial_accumulator", initial_accumulator, low=0.0),
+            weight_decay=check_number("weight_decay", weight_decay, low=0.0))
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Apply one update to every parameter that has a gradient; return ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("Yogi does not support sparse gradients; "
+                                       "use dense gradients (e.g. nn.Embedding(sparse=False))")
+                g = p.grad
+                if group["weight_decay"] != 0:
+                    g = g + group["weight_decay"] * p
+                state = self.state[p]
+                if not state:
+                    state.update(init_yogi_state(p, group["initial_accumulator"]))
+                delta, new_state = yogi_update(g, state, lr=group["lr"], beta1=beta1,
+                                               beta2=beta2, eps=group["eps"])
+                state.update(new_state)
+                p.sub_(delta)
+        return loss
+
+
+_SCHEDULE_FREE_NAMES = ("ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating")
+
+
+def __getattr__(name):
+    # Imported on first use: d2lopt.schedulefree imports the check_* helpers from here.
+    if name in _SCHEDULE_FREE_NAMES:
+        from d2lopt import schedulefree
+        return getattr(schedulefree, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
