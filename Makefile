@@ -55,7 +55,7 @@ check-notebooks: setup
 	$(BIN)/python tools/check_notebooks.py $(NB_SRC)
 
 test-unit: setup
-	CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest tests -q -n $(JOBS)
+	CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest tests -q -n $(JOBS) --dist loadgroup
 
 test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest --nbval $(NB) -q -n $(JOBS) --dist loadscope \
@@ -86,8 +86,9 @@ assignments: setup
 	$(BIN)/python tools/make_assignments.py --out build/assignments $(NB)
 
 grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=build/grades]"; exit 2; }
-	$(BIN)/python tools/grade.py --source chapters --submissions "$(SUBMISSIONS)" --out "$(or $(OUT),build/grades)"
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=build/grades] [TIMEOUT=120]"; exit 2; }
+	$(BIN)/python tools/grade.py --source chapters --submissions "$(SUBMISSIONS)" --out "$(or $(OUT),build/grades)" \
+		--timeout $(or $(TIMEOUT),120) --jobs $(JOBS)
 
 clean:
 	rm -rf build .pytest_cache
