@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch.utils import data
 
-from d2lopt import airfoil
 from d2lopt.utils import check_positive_int
 
 __all__ = ["DATA_HUB", "DATA_URL", "DATA_DIR", "download", "load_array", "get_data_ch11",
@@ -32,11 +31,15 @@ def _sha1(path):
 
 def _synthetic_path(name):
     """Path of the shipped stand-in; regenerated from its seed if the repository copy is absent."""
+    from d2lopt import airfoil
     path = DATA_DIR / SYNTHETIC[name]
     if not path.exists():  # installed without the repository: rebuild it in a cache folder
         cache = Path(os.environ.get("D2LOPT_CACHE", Path.home() / ".cache" / "d2lopt"))
         cache.mkdir(parents=True, exist_ok=True)
-        path = cache / SYNTHETIC[name]
+        # The generator's source is part of the name, so an edited generator never reads a
+        # stale cache.
+        version = hashlib.sha1(Path(airfoil.__file__).read_bytes()).hexdigest()[:10]
+        path = cache / f"{Path(SYNTHETIC[name]).stem}-{airfoil.AIRFOIL_SEED}-{version}.dat"
         if not path.exists():
             airfoil.write_airfoil(path, airfoil.generate_airfoil_like())
     return path
@@ -75,6 +78,7 @@ def load_array(data_arrays, batch_size, is_train=True, generator=None):
 
 def load_airfoil(path=None):
     """The raw (1503, 6) float32 airfoil table: the real file at ``path``, else the stand-in."""
+    from d2lopt import airfoil
     if path is None:
         return airfoil.read_airfoil(_synthetic_path("airfoil"))
     path = Path(path)
@@ -92,6 +96,7 @@ def get_data_ch11(batch_size=10, n=1500, *, path=None, seed=None, device=None):
     instead of the synthetic stand-in; ``seed`` makes the shuffling reproducible without
     touching the global generator; ``device`` puts the tensors there once.
     """
+    from d2lopt import airfoil
     check_positive_int(batch_size, "batch_size")
     check_positive_int(n, "n")
     table = load_airfoil(path)

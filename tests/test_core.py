@@ -209,3 +209,12 @@ def test_import_is_light_and_offline():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "MPLBACKEND": "Agg"})
     assert out.returncode == 0, out.stderr
+
+
+def test_installed_without_repository_regenerates_the_same_file(tmp_path, monkeypatch):
+    from d2lopt import data
+    committed = (data.DATA_DIR / "airfoil_like.dat").read_bytes()
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path / "no-repo")
+    monkeypatch.setenv("D2LOPT_CACHE", str(tmp_path / "cache"))
+    path = data._synthetic_path("airfoil")
+    assert path.parent == tmp_path / "cache" and path.read_bytes() == committed
