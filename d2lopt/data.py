@@ -93,8 +93,10 @@ def get_data_ch11(batch_size=10, n=1500, *, path=None, seed=None, device=None):
 
     Every column (label included) is standardized with the mean and population std of all
     rows, then the first ``n`` rows are kept, as in the book. ``path`` reads the real UCI file
-    instead of the synthetic stand-in; ``seed`` makes the shuffling reproducible without
-    touching the global generator; ``device`` puts the tensors there once.
+    instead of the synthetic stand-in; ``seed`` gives the loader its own shuffling generator
+    (reproducible without touching the global one; it keeps advancing across epochs and runs,
+    so build a new loader to replay the same order; with ``seed=None`` the order follows the
+    global generator that ``seed_everything`` resets); ``device`` puts the tensors there once.
     """
     from d2lopt import airfoil
     check_positive_int(batch_size, "batch_size")
