@@ -41,3 +41,19 @@ def test_sanitize_file_rules_are_all_parsed():
     assert "\r" not in text
     pairs = re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, re.M)  # nbval's own parser
     assert len(pairs) == text.count("regex:") and all(r.strip() for _, r in pairs)
+
+
+def test_sanitize_file_masks_machine_dependent_text():
+    text = (ROOT / "nbval_sanitize.cfg").read_text()
+    pairs = re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, re.M)
+
+    def clean(s):
+        for pattern, replacement in pairs:
+            s = re.sub(pattern, replacement, s)
+        return s
+
+    assert clean("loss: 0.243, 0.012 sec/epoch") == clean("loss: 0.243, 1.5e-03 sec/epoch")
+    assert clean("full: 12.34 GFLOP/s") == clean("full: 7 GFLOP/s")
+    assert clean("<Foo at 0x7f12ab34cd56>") == clean("<Foo at 0x55aa00bb11cc>")
+    assert clean("device: cuda:0") == clean("device: cpu")
+    assert clean("loss: 0.243") != clean("loss: 0.244")  # metrics themselves stay compared
