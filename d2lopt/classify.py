@@ -85,6 +85,9 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
       ``trainer.step()`` (torch's order) once per update or once per epoch;
     - ``None``: the optimizer's own lr throughout.
 
+    A schedule-free optimizer (``d2lopt.optim.ScheduleFreeAdamW``/``ScheduleFreeSGD``) is put in
+    train mode for the updates and test accuracy is measured at its average x (models with
+    BatchNorm also need their running statistics recomputed at x; see d2lopt.schedulefree).
     ``loss`` must return the mean over the batch (like ``nn.CrossEntropyLoss()``). ``animate``:
     if truthy, a live ``d2lopt.plotting.Animator`` of loss and accuracies per epoch. Prints one
     summary line unless ``verbose=False``; a non-finite loss stops training with a message and
@@ -101,6 +104,11 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
         raise TypeError("scheduler: ReduceLROnPlateau needs a metric; step it yourself outside train")
     device = torch.device(device)
     net.to(device)
+    # Schedule-free optimizers take gradients at y but are evaluated at x (see d2lopt.schedulefree).
+    schedule_free = hasattr(trainer, "train_mode") and callable(getattr(trainer, "eval", None))
+    if schedule_free:
+        from d2lopt.schedulefree import evaluating
+        trainer.train()
     history, animator = History(), None
     if animate:
         from d2lopt.plotting import Animator
@@ -137,7 +145,11 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
             scheduler.step()
         history.train_loss.append(metric[0] / metric[2])
         history.train_acc.append(metric[1] / metric[2])
-        history.test_acc.append(evaluate_accuracy_gpu(net, test_iter, device))
+        if schedule_free:
+            with evaluating(trainer):
+                history.test_acc.append(evaluate_accuracy_gpu(net, test_iter, device))
+        else:
+            history.test_acc.append(evaluate_accuracy_gpu(net, test_iter, device))
         history.epochs = epoch + 1
         if animator is not None:
             animator.add(epoch + 1, (history.train_loss[-1], history.train_acc[-1], history.test_acc[-1]))

@@ -5,6 +5,8 @@ logging every ``log_every`` examples whatever the batch size, the last point alw
 evaluation under ``torch.no_grad()``, ``device=``, the feature count read from the data, and a
 diverging run reported as such.
 """
+import contextlib
+import functools
 import math
 
 import torch
@@ -135,7 +137,7 @@ def _full_data(data_iter, device):
     return [(X.to(device), y.to(device)) for X, y in data_iter]
 
 
-def _fit(step, net, data_iter, num_epochs, log_every, device, animate):
+def _fit(step, net, data_iter, num_epochs, log_every, device, animate, at_eval_point=None):
     """The loop both trainers share. ``step(X, y)`` makes one update and returns its loss."""
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs],
                         live=None if animate is None else bool(animate))
@@ -149,7 +151,8 @@ def _fit(step, net, data_iter, num_epochs, log_every, device, animate):
     def log(epoch_pos):
         nonlocal elapsed
         elapsed += timer.stop()
-        value = evaluate_loss(net, eval_data, squared_loss)
+        with at_eval_point() if at_eval_point else contextlib.nullcontext():
+            value = evaluate_loss(net, eval_data, squared_loss)
         times.append(elapsed)
         losses.append(value)
         epochs.append(epoch_pos)
@@ -231,7 +234,8 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
 
     The loss is ``nn.MSELoss`` (no 1/2, so gradients are twice the scratch version's, as in
     the book); the logged loss is halved so both trainers' curves compare. Unlike the book it
-    returns the `History` (the book returned None) and sizes the layer from the data.
+    returns the `History` (the book returned None) and sizes the layer from the data. A
+    schedule-free optimizer is switched to train mode and its loss is logged at the average x.
     """
     _check_common(data_iter, num_epochs, log_every, trainer_fn)
     _check_lrs(hyperparams)
@@ -241,6 +245,12 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
     nn.init.normal_(net[0].weight, std=0.01)
     optimizer = trainer_fn(net.parameters(), **hyperparams)
     loss = nn.MSELoss(reduction="none")
+    at_eval_point = None
+    if hasattr(optimizer, "train_mode") and callable(getattr(optimizer, "eval", None)):
+        # schedule-free: updates at y, the logged loss at the averaged x
+        from d2lopt.schedulefree import evaluating
+        optimizer.train()
+        at_eval_point = functools.partial(evaluating, optimizer)
 
     def step(X, y):
         optimizer.zero_grad()
@@ -250,4 +260,4 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
         optimizer.step()
         return float(l.detach())
 
-    return _fit(step, net, data_iter, num_epochs, log_every, device, animate)
+    return _fit(step, net, data_iter, num_epochs, log_every, device, animate, at_eval_point)

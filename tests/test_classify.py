@@ -214,3 +214,23 @@ def test_lenet_learns_the_generated_set_well_but_not_perfectly():
         torch.set_num_threads(threads)
     assert 0.6 < history.test_acc[-1] < 0.98
     assert history.train_loss[-1] < 0.75 * history.train_loss[0]
+
+
+def test_train_handles_schedule_free_optimizers():
+    from d2lopt.optim import ScheduleFreeAdamW
+    net, loader = _tiny_problem()
+    opt = ScheduleFreeAdamW(net.parameters(), lr=0.01)
+    evaluated_at = []
+    original = classify.evaluate_accuracy_gpu
+
+    def spy(net_, data_iter, device=None):
+        evaluated_at.append(opt.train_mode)
+        return original(net_, data_iter, device)
+
+    classify.evaluate_accuracy_gpu = spy
+    try:
+        h = classify.train(net, loader, loader, 2, nn.CrossEntropyLoss(), opt, "cpu", verbose=False)
+    finally:
+        classify.evaluate_accuracy_gpu = original
+    assert len(h.test_acc) == 2 and evaluated_at == [False, False]  # measured at x (eval mode)
+    assert opt.train_mode  # and back to y for further training

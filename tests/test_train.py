@@ -153,3 +153,26 @@ def test_trajectory_2d_matches_hand_sgd():
 def test_history_repr_has_no_address():
     h = train.History([0.1], [0.25], [1.0], [10])
     assert "0x" not in repr(h) and "0.250" in repr(h)
+
+
+def test_concise_trainer_runs_schedule_free_and_logs_at_x():
+    from d2lopt.optim import ScheduleFreeSGD
+    data_iter, dim = make_iter()
+    from d2lopt.schedulefree import evaluating
+    made = []
+
+    def make(params, **hp):
+        params = list(params)
+        made.append((params, ScheduleFreeSGD(params, **hp)))
+        return made[-1][1]
+
+    d2l.seed_everything(0)
+    h = d2l.train_concise_ch11(make, {"lr": 0.05}, data_iter, num_epochs=1)
+    (w, b), opt = made[0]
+    X, y = data_iter.dataset.tensors
+    with torch.no_grad():
+        at_y = float(d2l.squared_loss(X @ w.T + b, y).mean())
+        with evaluating(opt):
+            at_x = float(d2l.squared_loss(X @ w.T + b, y).mean())
+    assert not h.diverged and h.losses[-1] < h.losses[0]
+    assert h.losses[-1] == pytest.approx(at_x, rel=1e-6) and at_x != pytest.approx(at_y, rel=1e-6)
