@@ -137,10 +137,25 @@ def _full_data(data_iter, device):
     return [(X.to(device), y.to(device)) for X, y in data_iter]
 
 
-def _fit(step, net, data_iter, num_epochs, log_every, device, animate, at_eval_point=None):
-    """The loop both trainers share. ``step(X, y)`` makes one update and returns its loss."""
+def _num_features(data_iter):
+    """Feature count from the data, without drawing a (shuffled) batch when avoidable."""
+    dataset = getattr(data_iter, "dataset", None)
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[0].shape[1]
+    return next(iter(data_iter))[0].shape[1]
+
+
+def _check_schedule(schedule):
+    if schedule is not None and not callable(schedule):
+        raise TypeError("schedule must be None or a callable lr = s(t) (see d2lopt.schedules), "
+                        f"got {type(schedule).__name__}")
+
+
+def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, verbose,
+         at_eval_point=None):
+    """The loop both trainers share. ``step(X, y, t)`` makes update t and returns its loss."""
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs],
-                        live=None if animate is None else bool(animate))
+                        live=None if animate is None else bool(animate)) if plot else None
     eval_data = _full_data(data_iter, device)
     timer = Timer()
     n_batches = len(data_iter)
@@ -157,14 +172,15 @@ def _fit(step, net, data_iter, num_epochs, log_every, device, animate, at_eval_p
         losses.append(value)
         epochs.append(epoch_pos)
         examples.append(seen)
-        animator.add(epoch_pos, (value,))
+        if animator is not None:
+            animator.add(epoch_pos, (value,))
         timer.start()
         return value
 
     for epoch in range(num_epochs):
         for i, (X, y) in enumerate(data_iter):
             X, y = X.to(device), y.to(device)
-            batch_loss = step(X, y)
+            batch_loss = step(X, y, updates)
             seen, updates = seen + X.shape[0], updates + 1
             last = epoch == num_epochs - 1 and i == n_batches - 1
             if not math.isfinite(batch_loss):
@@ -177,30 +193,36 @@ def _fit(step, net, data_iter, num_epochs, log_every, device, animate, at_eval_p
                 break
         if diverged:
             break
-    if animator.live:
+    if animator is not None and animator.live:
         animator.show()
-    if diverged:
+    if verbose and diverged:
         print(f"diverged: loss became {losses[-1]} after {updates} updates "
               f"(epoch {epochs[-1]:.2f}); try a smaller learning rate")
-    else:
+    elif verbose:
         print(f"loss: {losses[-1]:.3f}, {format_seconds(elapsed / num_epochs)}/epoch")
     return History(times, losses, epochs, examples, diverged, updates)
 
 
 def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num_epochs=2, *,
-               log_every=200, device=None, animate=None):
+               log_every=200, device=None, schedule=None, animate=None, plot=True,
+               verbose=True):
     """Train linear regression with a from-scratch update ``trainer_fn(params, states, hyperparams)``.
 
     The model is ``linreg`` with ``w ~ N(0, 0.01^2)`` and ``b = 0``; the loss is ``squared_loss``
     (half MSE). The full-data loss is logged every ``log_every`` examples and after the last
     update. ``feature_dim`` is read from the data (the argument is kept for the book's calls
     and checked against it). Returns a `History` (``times, losses = train_ch11(...)``).
+
+    Keywords beyond the book: ``device``; ``schedule`` (a callable ``lr = s(t)``, e.g. from
+    d2lopt.schedules: ``hyperparams['lr']`` is set to ``s(t)`` before update t); ``animate``
+    (None: live in Jupyter unless D2L_NO_ANIMATION is set; False: one static figure);
+    ``plot=False`` draws nothing; ``verbose=False`` prints nothing.
     """
     _check_common(data_iter, num_epochs, log_every, trainer_fn)
     _check_lrs(hyperparams)
+    _check_schedule(schedule)
     device = device if device is not None else try_gpu()
-    X0, _ = next(iter(data_iter))
-    dim = X0.shape[1]
+    dim = _num_features(data_iter)
     if feature_dim is not None and feature_dim != dim:
         raise ValueError(f"feature_dim is {feature_dim} but the data has {dim} features")
     w = torch.normal(mean=0.0, std=0.01, size=(dim, 1), device=device, requires_grad=True)
@@ -210,13 +232,16 @@ def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num
     def net(X):
         return linreg(X, w, b)
 
-    def step(X, y):
+    def step(X, y, t):
+        if schedule is not None:
+            hyperparams["lr"] = schedule(t)
         l = squared_loss(net(X), y).mean()
         l.backward()
         trainer_fn([w, b], states, hyperparams)
         return float(l.detach())
 
-    return _fit(step, net, data_iter, num_epochs, log_every, device, animate)
+    return _fit(step, net, data_iter, num_epochs, log_every=log_every, device=device,
+                animate=animate, plot=plot, verbose=verbose)
 
 
 def _states_to(states, device):
@@ -229,19 +254,21 @@ def _states_to(states, device):
 
 
 def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_every=200,
-                       device=None, animate=None):
+                       device=None, schedule=None, animate=None, plot=True, verbose=True):
     """Train the same linear model with a torch optimizer ``trainer_fn(params, **hyperparams)``.
 
     The loss is ``nn.MSELoss`` (no 1/2, so gradients are twice the scratch version's, as in
     the book); the logged loss is halved so both trainers' curves compare. Unlike the book it
     returns the `History` (the book returned None) and sizes the layer from the data. A
     schedule-free optimizer is switched to train mode and its loss is logged at the average x.
+    ``schedule`` (a callable ``lr = s(t)``) sets every param group's lr before update t; the
+    other keywords are as in `train_ch11`.
     """
     _check_common(data_iter, num_epochs, log_every, trainer_fn)
     _check_lrs(hyperparams)
+    _check_schedule(schedule)
     device = device if device is not None else try_gpu()
-    X0, _ = next(iter(data_iter))
-    net = nn.Sequential(nn.Linear(X0.shape[1], 1)).to(device)
+    net = nn.Sequential(nn.Linear(_num_features(data_iter), 1)).to(device)
     nn.init.normal_(net[0].weight, std=0.01)
     optimizer = trainer_fn(net.parameters(), **hyperparams)
     loss = nn.MSELoss(reduction="none")
@@ -252,7 +279,10 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
         optimizer.train()
         at_eval_point = functools.partial(evaluating, optimizer)
 
-    def step(X, y):
+    def step(X, y, t):
+        if schedule is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(t)
         optimizer.zero_grad()
         out = net(X)
         l = loss(out, y.reshape(out.shape)).mean()
@@ -260,4 +290,5 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
         optimizer.step()
         return float(l.detach())
 
-    return _fit(step, net, data_iter, num_epochs, log_every, device, animate, at_eval_point)
+    return _fit(step, net, data_iter, num_epochs, log_every=log_every, device=device,
+                animate=animate, plot=plot, verbose=verbose, at_eval_point=at_eval_point)

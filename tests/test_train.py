@@ -176,3 +176,40 @@ def test_concise_trainer_runs_schedule_free_and_logs_at_x():
             at_x = float(d2l.squared_loss(X @ w.T + b, y).mean())
     assert not h.diverged and h.losses[-1] < h.losses[0]
     assert h.losses[-1] == pytest.approx(at_x, rel=1e-6) and at_x != pytest.approx(at_y, rel=1e-6)
+
+
+def test_schedule_sets_the_rate_before_each_update(capsys):
+    data_iter, dim = make_iter(n=40, batch_size=10)
+    used = []
+
+    def record(params, states, hp):
+        used.append(hp["lr"])
+        sgd(params, states, hp)
+
+    d2l.train_ch11(record, None, {"lr": 0.5}, data_iter, dim, num_epochs=2,
+                   schedule=lambda t: 0.1 / (t + 1), plot=False, verbose=False)
+    assert used == [0.1 / (t + 1) for t in range(8)]
+    assert capsys.readouterr().out == ""
+
+    seen = []
+
+    class Recording(torch.optim.SGD):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    d2l.train_concise_ch11(Recording, {"lr": 0.5}, data_iter, num_epochs=1,
+                           schedule=lambda t: 0.01 * (t + 1), plot=False, verbose=False)
+    assert seen == [0.01 * (t + 1) for t in range(4)]
+    with pytest.raises(TypeError, match="schedule"):
+        d2l.train_ch11(sgd, None, {"lr": 0.1}, data_iter, dim, schedule=0.1)
+
+
+def test_plot_false_draws_no_figure():
+    data_iter, dim = make_iter(n=40)
+    d2l.plt.close("all")
+    d2l.train_ch11(sgd, None, {"lr": 0.1}, data_iter, dim, plot=False, verbose=False)
+    assert d2l.plt.get_fignums() == []
+    d2l.train_ch11(sgd, None, {"lr": 0.1}, data_iter, dim, verbose=False)
+    assert len(d2l.plt.get_fignums()) == 1
+    d2l.plt.close("all")
