@@ -166,8 +166,8 @@ def show_trace_2d(f, results, ax=None):
 def plot_histories(histories, x="time", ax=None, logx=None, title=None):
     """Loss curves of several training runs, one call: ``{label: history}``.
 
-    ``x`` is 'time' (cumulative training seconds), 'examples' or 'epoch'. Diverged runs are
-    drawn up to their last finite loss and marked in the legend.
+    ``x`` is 'time' (cumulative training seconds, log axis by default), 'examples' or 'epoch'.
+    Diverged runs are drawn up to their last finite loss and marked in the legend.
     """
     if x not in ("time", "examples", "epoch"):
         raise ValueError(f"x must be 'time', 'examples' or 'epoch', got {x!r}")
@@ -179,7 +179,7 @@ def plot_histories(histories, x="time", ax=None, logx=None, title=None):
         ax.plot(xs[ok], ys[ok], fmt, label=f"{label} (diverged)" if h.diverged else label)
     ax.set_xlabel({"time": "time (sec)", "examples": "examples seen", "epoch": "epoch"}[x])
     ax.set_ylabel("loss")
-    if logx if logx is not None else x in ("time", "examples"):
+    if logx if logx is not None else x == "time":
         ax.set_xscale("log")
     ax.grid(True)
     ax.legend(fontsize="small")

@@ -170,7 +170,8 @@ def test_plot_histories_one_call():
     h2 = d2l.History([0.1], [float("nan")], [1], [10], diverged=True)
     ax = d2l.plot_histories({"sgd": h1, "big lr": h2}, x="examples")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sgd", "big lr (diverged)"]
-    assert ax.get_xscale() == "log"
+    assert ax.get_xscale() == "linear"
+    assert d2l.plot_histories({"sgd": h1}, x="time", ax=plot.plt.figure().gca()).get_xscale() == "log"
     with pytest.raises(ValueError, match="x must be"):
         d2l.plot_histories({"sgd": h1}, x="steps")
     plot.plt.close("all")
