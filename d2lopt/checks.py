@@ -68,8 +68,8 @@ _MSG = {
                "which power of β belongs to step t, and is the first step t = 1?",
     "t_frozen": "The early steps match, later ones drift: the step counter hyperparams['t'] "
                 "never seems to advance.",
-    "no_bias": "The first steps are several times too large (or too small): the moments start "
-               "at zero and are not rescaled — check the bias correction.",
+    "no_bias": "The first steps are several times too large: both moments start at zero and "
+               "are not rescaled — check the bias correction.",
     "half_bias": "Only one of the two moments seems bias-corrected: check both.",
     "raw_eps": "eps seems to be added before the second moment is bias-corrected: check the "
                "order.",

@@ -231,7 +231,7 @@ MISTAKES = [
     (momentum_without_no_grad, init_one, torch.optim.SGD, MOMENTUM, ["torch.no_grad()"]),
     (momentum_ascent, init_one, torch.optim.SGD, MOMENTUM, ["sign"]),
     (momentum_averaged, init_one, torch.optim.SGD, MOMENTUM, ["(1 - β)", "velocity"]),
-    (adam_no_bias_correction, init_two, torch.optim.Adam, ADAM, ["bias correction", "too small"]),
+    (adam_no_bias_correction, init_two, torch.optim.Adam, ADAM, ["bias correction", "too large"]),
     (book_adadelta, init_two, torch.optim.Adadelta, {'rho': 0.9}, ["value", "eps=1e-06"]),
     (book_adagrad, init_one, torch.optim.Adagrad, {'lr': 0.1}, ["eps", "square root"]),
 ]
