@@ -138,10 +138,7 @@ def _full_data(data_iter, device):
 
 
 def _num_features(data_iter):
-    """Feature count from the data, without drawing a (shuffled) batch when avoidable."""
-    dataset = getattr(data_iter, "dataset", None)
-    if isinstance(dataset, TensorDataset):
-        return dataset.tensors[0].shape[1]
+    """Feature count, read from the first batch (as the book's trainers draw one)."""
     return next(iter(data_iter))[0].shape[1]
 
 
