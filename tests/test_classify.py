@@ -107,6 +107,8 @@ def test_torch_multisteplr_per_epoch_closed_form():
     scheduler = torch.optim.lr_scheduler.MultiStepLR(trainer, milestones=[2, 4], gamma=0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "lr_scheduler.step() before optimizer.step()"
+        warnings.simplefilter("ignore", ResourceWarning)  # others' kernels' sockets
+        warnings.simplefilter("ignore", pytest.PytestUnraisableExceptionWarning)
         history = classify.train(net, loader, loader, 6, nn.CrossEntropyLoss(), trainer, "cpu",
                                  scheduler, verbose=False)
     # epoch k runs at 0.5 * 0.5 ** (number of milestones <= k)

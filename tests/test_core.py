@@ -199,6 +199,8 @@ def test_tensor_aliases():
     assert d2l.argmax(x).item() == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ResourceWarning)  # others' kernels' sockets
+        warnings.simplefilter("ignore", pytest.PytestUnraisableExceptionWarning)
         d2l.meshgrid(d2l.linspace(-1, 1, 3), d2l.linspace(-1, 1, 3), indexing="ij")
     assert isinstance(d2l.plt, type(plot.plt))
 

