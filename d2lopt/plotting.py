@@ -229,6 +229,7 @@ class Animator:
         self.interval, self._last_draw, self._handle = interval, 0.0, None
         if self.live:  # the display handle owns the figure; pyplot must not show it again
             plt.close(self.fig)
+            self._last_draw = time.perf_counter()  # a run shorter than `interval` draws once
             self._register_flush()
 
     def _register_flush(self):

@@ -221,3 +221,29 @@ def test_installed_without_repository_regenerates_the_same_file(tmp_path, monkey
     monkeypatch.setenv("D2LOPT_CACHE", str(tmp_path / "cache"))
     path = data._synthetic_path("airfoil")
     assert path.parent == tmp_path / "cache" and path.read_bytes() == committed
+
+
+def test_animator_live_uses_one_handle_and_throttles(monkeypatch):
+    import IPython.display
+    calls = []
+
+    class Handle:
+        def update(self, fig):
+            calls.append("update")
+
+    def fake_display(fig, display_id=False):
+        calls.append("display")
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    anim = d2l.Animator(live=True, interval=60.0)
+    for i in range(200):
+        anim.add(i, (i,))
+    assert calls == []            # throttled: nothing redrawn within the interval
+    anim.show()
+    anim.show()
+    assert calls == ["display", "update"]  # one display, then updates of the same handle
+    anim_fast = d2l.Animator(live=True, interval=0.0)
+    anim_fast.add(0, (1,))
+    anim_fast.add(1, (2,))
+    assert calls[2:] == ["display", "update"]
