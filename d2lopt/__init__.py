@@ -7,7 +7,6 @@ classify, exercises.
 """
 import importlib
 
-import numpy as np
 import torch
 
 from d2lopt.data import DATA_HUB, DATA_URL, download, get_data_ch11, load_airfoil, load_array

@@ -7,7 +7,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils import data
 

@@ -332,57 +332,13 @@ def attach(optimizer, schedule):
     value is the group's rate itself, not a factor of its initial lr: to scale groups
     differently, pass one schedule per group (e.g. ``[cosine(1e-3, T), cosine(1e-2, T)]``).
     """
-    return _schedule_lr_class()(optimizer, schedule)
-
-
-@functools.lru_cache(maxsize=None)
-def _schedule_lr_class():
-    from torch.optim.lr_scheduler import LRScheduler
-    from torch import Tensor
-
-    class ScheduleLR(LRScheduler):
-        """A torch LR scheduler that sets each group's lr to s(t), in closed form.
-
-        Construction sets every group's lr to s(0); the k-th ``step()`` sets s(k). So with
-        ``opt.step(); sched.step()`` update t runs at s(t), and since nothing is multiplied,
-        an lr edited by hand in between does not leak into later steps. ``state_dict()`` holds
-        the step count only: rebuild with the same schedules, then ``load_state_dict``.
-        """
-
-        def __init__(self, optimizer, schedule, last_epoch=-1):
-            n_groups = len(optimizer.param_groups)
-            many = not callable(schedule) and hasattr(schedule, "__iter__")
-            schedules = tuple(schedule) if many else (schedule,) * n_groups
-            if len(schedules) != n_groups or not all(callable(s) for s in schedules):
-                raise ValueError(f"schedule must be one callable or {n_groups} callables "
-                                 f"(one per param group), got {schedule!r}")
-            self.schedules = schedules
-            super().__init__(optimizer, last_epoch)
-
-        def get_lr(self):
-            return [float(s(self.last_epoch)) for s in self.schedules]
-
-        _get_closed_form_lr = get_lr
-
-        def state_dict(self):
-            return {k: v for k, v in super().state_dict().items() if k != "schedules"}
-
-        def load_state_dict(self, state_dict):
-            super().load_state_dict({k: v for k, v in state_dict.items() if k != "schedules"})
-            for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-                if isinstance(group["lr"], Tensor):
-                    group["lr"].fill_(lr)
-                else:
-                    group["lr"] = lr
-            self._last_lr = self.get_lr()
-
-    ScheduleLR.__qualname__ = "ScheduleLR"
-    ScheduleLR.__module__ = __name__
-    return ScheduleLR
+    from d2lopt._lr_adapter import ScheduleLR
+    return ScheduleLR(optimizer, schedule)
 
 
 def __getattr__(name):
-    # ScheduleLR subclasses a torch class, so it is built (importing torch) on first use.
+    # ScheduleLR subclasses a torch class, so torch is imported on first use only.
     if name == "ScheduleLR":
-        return _schedule_lr_class()
+        from d2lopt._lr_adapter import ScheduleLR
+        return ScheduleLR
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,43 @@
+"""The torch side of `d2lopt.schedules`: an LRScheduler that sets each group's lr to s(t)."""
+from torch import Tensor
+from torch.optim.lr_scheduler import LRScheduler
+
+__all__ = ["ScheduleLR"]
+
+
+class ScheduleLR(LRScheduler):
+    """A torch LR scheduler that sets each group's lr to s(t), in closed form.
+
+    Construction sets every group's lr to s(0); the k-th ``step()`` sets s(k). So with
+    ``opt.step(); sched.step()`` update t runs at s(t), and since nothing is multiplied,
+    an lr edited by hand in between does not leak into later steps. ``state_dict()`` holds
+    the step count only: rebuild with the same schedules, then ``load_state_dict``.
+    """
+
+    def __init__(self, optimizer, schedule, last_epoch=-1):
+        n_groups = len(optimizer.param_groups)
+        many = not callable(schedule) and hasattr(schedule, "__iter__")
+        schedules = tuple(schedule) if many else (schedule,) * n_groups
+        if len(schedules) != n_groups or not all(callable(s) for s in schedules):
+            raise ValueError(f"schedule must be one callable or {n_groups} callables "
+                             f"(one per param group), got {schedule!r}")
+        self.schedules = schedules
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [float(s(self.last_epoch)) for s in self.schedules]
+
+    _get_closed_form_lr = get_lr
+
+    def state_dict(self):
+        return {k: v for k, v in super().state_dict().items() if k != "schedules"}
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "schedules"})
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            if isinstance(group["lr"], Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+        self._last_lr = self.get_lr()
+
