@@ -46,8 +46,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (d2lopt)" >/dev/null
 	touch $(STAMP)
 
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)   # containers often run as root
 lab: setup
-	env -u D2L_NO_ANIMATION $(BIN)/jupyter lab chapters/
+	env -u D2L_NO_ANIMATION $(BIN)/jupyter lab $(LAB_ARGS) chapters/
 
 test: setup check-notebooks test-unit test-notebooks
 
