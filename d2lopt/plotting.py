@@ -5,6 +5,7 @@ accepts ``ax=``/``axes=`` and sets no global state besides what its name says; c
 follow the trajectories; the live plot updates one display handle and is a single static figure
 under tests (``D2L_NO_ANIMATION=1``) and outside IPython.
 """
+import math
 import os
 import time
 import weakref
@@ -123,13 +124,17 @@ def _bounds(points, pad=0.15, min_span=1.0):
 
 
 def show_paths(f, paths, ax=None, levels=15, extra_points=(), title=None):
-    """Contours of ``f(x1, x2)`` with one or several trajectories.
+    """Contours of ``f(x1, x2)`` (or of a `d2lopt.problems.Problem`) with trajectories.
 
     ``paths``: a list of (x1, x2) points, or a dict ``{label: points}`` drawn with a legend.
     The contour window covers every finite point (and ``extra_points``, e.g. the minimum);
     a trajectory that leaves to infinity is cut at its last finite point and marked 'diverged'.
     """
     ax = ax if ax is not None else plt.gca()
+    if hasattr(f, "f") and hasattr(f, "minimum"):  # a d2lopt.problems.Problem
+        if all(math.isfinite(v) for v in f.minimum):
+            extra_points = tuple(extra_points) + (f.minimum,)
+        f = f.f
     paths = _paths_as_dict(paths)
     finite = [p[np.isfinite(p).all(axis=1)] for p in paths.values()]
     allpts = np.concatenate(finite + [np.asarray(extra_points, dtype=float).reshape(-1, 2)])

@@ -64,24 +64,39 @@ def train_2d(trainer, steps=20, f_grad=None, x0=(-5.0, -2.0), verbose=True):
     return results
 
 
-def trajectory_2d(f, optimizer, x0=(-5.0, -2.0), steps=20, dtype=torch.float64, **hyperparams):
-    """The path of any torch optimizer class on ``f(x1, x2)`` (autograd supplies the gradient).
+def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=None,
+                  **hyperparams):
+    """The path of an optimizer on ``f(x1, x2)``; autograd supplies the gradient.
 
-    ``optimizer`` is a ``torch.optim.Optimizer`` subclass (Adam, d2lopt.optim.Yogi, ...) built as
-    ``optimizer([x], **hyperparams)``. Returns a ``(steps + 1, 2)`` tensor of the points visited;
-    a run that overflows keeps its non-finite points so the caller can see it diverged.
+    ``f`` is a function or a `d2lopt.problems.Problem` (whose start point is then the default
+    ``x0``; otherwise the book's (-5, -2)). ``optimizer`` is either a ``torch.optim.Optimizer``
+    subclass (Adam, d2lopt.optim.Yogi, ...), built as ``optimizer([x], **hyperparams)``, or a
+    from-scratch book-style update ``fn(params, states, hyperparams)`` that updates ``x`` in
+    place and zeroes its gradient (pass its ``states``; ``hyperparams`` go in as a dict).
+    Returns a ``(steps + 1, 2)`` tensor of the points visited; a run that overflows keeps its
+    non-finite points so the caller can see it diverged.
     """
+    from d2lopt.problems import Problem
     check_positive_int(steps, "steps")
-    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
-        raise TypeError("optimizer must be a torch.optim.Optimizer subclass, "
-                        f"got {optimizer!r}")
+    if isinstance(f, Problem):
+        x0 = f.x0 if x0 is None else x0
+        f = f.f
+    x0 = (-5.0, -2.0) if x0 is None else x0
+    is_torch = isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)
+    if not (is_torch or (callable(optimizer) and not isinstance(optimizer, type))):
+        raise TypeError("optimizer must be a torch.optim.Optimizer subclass or a book-style "
+                        f"update fn(params, states, hyperparams), got {optimizer!r}")
     x = torch.tensor([float(v) for v in x0], dtype=dtype, requires_grad=True)
-    opt = optimizer([x], **hyperparams)
+    opt = optimizer([x], **hyperparams) if is_torch else None
     path = [x.detach().clone()]
     for _ in range(steps):
-        opt.zero_grad()
+        if is_torch:
+            opt.zero_grad()
         f(x[0], x[1]).backward()
-        opt.step()
+        if is_torch:
+            opt.step()
+        else:
+            optimizer([x], states, hyperparams)
         path.append(x.detach().clone())
     return torch.stack(path)
 

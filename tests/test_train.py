@@ -213,3 +213,30 @@ def test_plot_false_draws_no_figure():
     d2l.train_ch11(sgd, None, {"lr": 0.1}, data_iter, dim, verbose=False)
     assert len(d2l.plt.get_fignums()) == 1
     d2l.plt.close("all")
+
+
+def test_trajectory_2d_takes_a_problem_and_a_from_scratch_step():
+    problem = d2l.problems.ill_conditioned
+
+    def sgd_momentum(params, states, hp):
+        for p, v in zip(params, states):
+            with torch.no_grad():
+                v[:] = hp["momentum"] * v + p.grad
+                p[:] -= hp["lr"] * v
+            p.grad.data.zero_()
+
+    ours = d2l.trajectory_2d(problem, sgd_momentum, steps=15, states=[torch.zeros(2,
+                             dtype=torch.float64)], lr=0.1, momentum=0.9)
+    ref = d2l.trajectory_2d(problem, torch.optim.SGD, steps=15, lr=0.1, momentum=0.9)
+    assert ours.shape == (16, 2) and tuple(ours[0].tolist()) == problem.x0
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="optimizer"):
+        d2l.trajectory_2d(problem, torch.nn.Linear)
+
+
+def test_show_paths_takes_a_problem_and_frames_its_minimum():
+    fig, ax = d2l.plt.subplots()
+    path = d2l.trajectory_2d(d2l.problems.rosenbrock, torch.optim.Adam, steps=5, lr=0.01)
+    d2l.show_paths(d2l.problems.rosenbrock, {"adam": path}, ax=ax)
+    assert ax.get_xlim()[1] >= 1.0 and ax.get_ylim()[1] >= 1.0  # the minimum (1, 1) is in view
+    d2l.plt.close(fig)
