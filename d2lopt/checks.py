@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from d2lopt._mistakes import _MSG, _family, _gap, _model, _simulate, _variants
-from d2lopt.optim import check_int, check_number
+from d2lopt.validate import check_int, check_number
 
 __all__ = ["CheckResult", "check_optimizer", "check_function", "assert_passes"]
 

@@ -5,37 +5,17 @@
   (Defazio et al. 2024) live in :mod:`d2lopt.schedulefree`; they are also reachable as
   ``d2lopt.optim.ScheduleFreeSGD`` etc.
 
-The ``check_*`` helpers validate hyperparameters with messages that name the argument and
-the allowed range; both modules use them.
+Hyperparameters are validated by `d2lopt.validate` (messages name the argument and the
+allowed range).
 """
 import math
-from numbers import Real
 
 import torch
 
+from d2lopt.validate import check_number
+
 __all__ = ["Yogi", "yogi_update", "init_yogi_state",
            "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating"]
-
-
-def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False):
-    """Return ``float(value)`` if it is a finite real number in the stated range, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (Real, torch.Tensor)) or (
-            isinstance(value, torch.Tensor) and value.numel() != 1):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    rng = []
-    if low is not None:
-        rng.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        rng.append(f"{'<' if high_open else '<='} {high:g}")
-    ok = math.isfinite(value)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number {' and '.join(rng)}, got {value}")
-    return value
 
 
 def check_betas(betas, *, beta1_low_open=False):
@@ -46,15 +26,6 @@ def check_betas(betas, *, beta1_low_open=False):
                          low_open=beta1_low_open, high_open=True)
     beta2 = check_number("betas[1]", betas[1], low=0.0, high=1.0, high_open=True)
     return beta1, beta2
-
-
-def check_int(name, value, *, low=0):
-    """Return ``value`` if it is an int >= ``low``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}")
-    return value
 
 
 def init_yogi_state(param, initial_accumulator=1e-6):

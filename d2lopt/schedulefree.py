@@ -40,7 +40,8 @@ import contextlib
 
 import torch
 
-from d2lopt.optim import check_betas, check_int, check_number
+from d2lopt.optim import check_betas
+from d2lopt.validate import check_int, check_number
 
 __all__ = ["ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating",
            "schedule_free_coefficients", "schedule_free_update"]

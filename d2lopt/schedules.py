@@ -7,14 +7,15 @@ the call that rebuilds it. Schedules with an end (``polynomial``, ``cosine``, ``
 ``linear``) hold their final value after it; torch's ``CosineAnnealingLR`` rises again instead.
 
 ``attach(optimizer, s)`` drives a torch optimizer: with the usual ``opt.step(); sched.step()`` loop,
-update ``t`` runs at exactly ``s(t)``. torch is imported only when the adapter is used.
+update ``t`` runs at exactly ``s(t)``.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import math
-import numbers
+
+from d2lopt.validate import check_int, check_number
 
 __all__ = ["constant", "square_root", "factor", "multi_step", "exponential", "polynomial",
            "cosine", "triangular", "cosine_restarts", "one_cycle", "warmup", "linear",
@@ -25,24 +26,13 @@ _frozen = dataclasses.dataclass(frozen=True)
 
 def _number(name, value, low=0.0, high=math.inf, low_open=False):
     """Return ``value`` as a float, or raise naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if high < math.inf:
-        allowed = ("in (" if low_open else "in [") + f"{low:g}, {high:g}]"
-    else:
-        allowed = ("> " if low_open else ">= ") + f"{low:g}"
-    if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
-        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
-    return float(value)
+    return check_number(name, value, low=low, high=None if high == math.inf else high,
+                        low_open=low_open)
 
 
 def _integer(name, value, low=0):
     """Return ``value`` as an int >= ``low``, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
+    return check_int(name, value, low=low)
 
 
 def _cos_anneal(start, end, frac):
@@ -337,7 +327,7 @@ def attach(optimizer, schedule):
 
 
 def __getattr__(name):
-    # ScheduleLR subclasses a torch class, so torch is imported on first use only.
+    # ScheduleLR lives with the other torch-side code; imported on first use.
     if name == "ScheduleLR":
         from d2lopt._lr_adapter import ScheduleLR
         return ScheduleLR

@@ -1,11 +1,12 @@
 """Devices, timing, running sums and seeding: the small utilities every section uses."""
-import math
 import os
 import random
 import time
 
 import numpy as np
 import torch
+
+from d2lopt.validate import check_int, check_number
 
 __all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything",
            "format_seconds", "check_positive_int", "check_lr"]
@@ -114,20 +115,9 @@ def seed_everything(seed=0):
 
 def check_positive_int(value, name):
     """Raise a TypeError/ValueError naming ``name`` unless value is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
-    return int(value)
+    return check_int(name, value, low=1)
 
 
 def check_lr(value, name="lr"):
     """Raise unless ``value`` is a finite real number >= 0 (a learning rate)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        else:
-            raise TypeError(f"{name} must be a finite number >= 0, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
+    return check_number(name, value, low=0.0)

@@ -5,10 +5,7 @@ import dataclasses
 import io
 import math
 import random
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -285,19 +282,6 @@ def test_numpy_steps_and_numbers_are_accepted():
     s = S.cosine(np.float64(0.1), np.int64(10), warmup_steps=np.int32(2))
     assert s(np.int64(3)) == s(3) and isinstance(s(3), float) and type(s.total_steps) is int
 
-
-def test_module_does_not_import_torch():
-    path = Path(S.__file__)
-    code = ("import importlib.util, sys\n"
-            f"spec = importlib.util.spec_from_file_location('sch', {str(path)!r})\n"
-            "m = sys.modules['sch'] = importlib.util.module_from_spec(spec)\n"
-            "spec.loader.exec_module(m)\n"
-            "print(m.cosine(0.1, 10)(3), 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split()[-1] == "False"
-
-
-# --- the torch adapter ----------------------------------------------------------------------------
 
 def train(opt_lrs, schedule, steps, *, start=None, stop_after=None):
     """Train a float64 linear model with SGD; return (lr read before each update, lr the update
