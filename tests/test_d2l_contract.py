@@ -144,3 +144,40 @@ def test_optimizer_sections_call_patterns(capsys):
         d2l.plt.plot(x, (1 - gamma) * gamma ** x, label=f"gamma = {gamma:.2f}")
     d2l.plt.xlabel("time")
     assert capsys.readouterr().out.count("loss: ") == 2
+
+
+def test_lr_scheduler_call_patterns(capsys):
+    from torch.optim import lr_scheduler
+
+    train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=256)
+    X, y = next(iter(train_iter))
+    assert X.shape == (256, 1, 28, 28) and y.dtype == torch.int64
+    device = d2l.try_gpu()
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).to(device)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.3)
+    loss = nn.CrossEntropyLoss()
+    scheduler = lr_scheduler.MultiStepLR(trainer, milestones=[15, 30], gamma=0.5)
+    animator = d2l.Animator(xlabel="epoch", xlim=[0, 1],
+                            legend=["train loss", "train acc", "test acc"])
+    metric = d2l.Accumulator(3)
+    for i, (X, y) in enumerate(train_iter):
+        net.train()
+        trainer.zero_grad()
+        X, y = X.to(device), y.to(device)
+        y_hat = net(X)
+        l = loss(y_hat, y)
+        l.backward()
+        trainer.step()
+        with torch.no_grad():
+            metric.add(l * X.shape[0], d2l.accuracy(y_hat, y), X.shape[0])
+        if (i + 1) % 10 == 0:
+            animator.add(i / len(train_iter), (metric[0] / metric[2], metric[1] / metric[2], None))
+    test_acc = d2l.evaluate_accuracy_gpu(net, test_iter)
+    animator.add(1, (None, None, test_acc))
+    assert scheduler.__module__ == lr_scheduler.__name__
+    scheduler.step()
+    assert 0.1 < test_acc <= 1.0
+    trainer.param_groups[0]["lr"] = 0.1
+    print(f'learning rate is now {trainer.param_groups[0]["lr"]:.2f}')
+    d2l.plot(d2l.arange(30), [0.1 * (t + 1.0) ** -0.5 for t in range(30)])
+    assert capsys.readouterr().out == "learning rate is now 0.10\n"
