@@ -15,6 +15,7 @@ from torch.utils.data import TensorDataset
 
 from d2lopt.plotting import Animator
 from d2lopt.utils import Timer, check_positive_int, format_seconds, try_gpu
+from d2lopt.validate import check_number
 
 __all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "History",
            "train_ch11", "train_concise_ch11"]
@@ -137,11 +138,7 @@ def _check_common(data_iter, num_epochs, log_every, trainer_fn):
 def _check_lrs(hyperparams):
     for key in ("lr", "learning_rate"):
         if key in hyperparams:
-            value = hyperparams[key]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-                    not math.isfinite(value) or value < 0:
-                raise ValueError(f"hyperparams['{key}'] must be a finite number >= 0, "
-                                 f"got {value!r}")
+            check_number(f"hyperparams['{key}']", hyperparams[key], low=0.0)
 
 
 def _full_data(data_iter, device):

@@ -6,10 +6,10 @@ import time
 import numpy as np
 import torch
 
-from d2lopt.validate import check_int, check_number
+from d2lopt.validate import check_int
 
 __all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything",
-           "format_seconds", "check_positive_int", "check_lr"]
+           "format_seconds", "check_positive_int"]
 
 
 def cpu():
@@ -116,8 +116,3 @@ def seed_everything(seed=0):
 def check_positive_int(value, name):
     """Raise a TypeError/ValueError naming ``name`` unless value is an int >= 1."""
     return check_int(name, value, low=1)
-
-
-def check_lr(value, name="lr"):
-    """Raise unless ``value`` is a finite real number >= 0 (a learning rate)."""
-    return check_number(name, value, low=0.0)
