@@ -23,12 +23,13 @@ NBCONVERT := $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 \
 	--ExecutePreprocessor.record_timing=False
 
-.PHONY: help setup lab test test-unit test-notebooks check-notebooks sync execute html bench \
+.PHONY: help setup lab test test-unit test-notebooks test-kernels check-notebooks sync execute html bench \
 	test-cuda assignments grade clean
 
 help:
 	@echo "make lab          set up (if needed) and open JupyterLab on chapters/"
 	@echo "make test         set up (if needed), unit tests + every notebook against its stored outputs"
+	@echo "make test-kernels  every notebook under each CPU kernel set this machine offers"
 	@echo "make execute      regenerate notebooks' stored outputs from the .md sources (NB=chapters/03-gd.md for one)"
 	@echo "make html         render the executed notebooks into build/html/index.html"
 	@echo "make test-cuda    execute every notebook on a CUDA device (execution only)"
@@ -58,9 +59,24 @@ check-notebooks: setup
 test-unit: setup
 	CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest tests -q -n $(JOBS) --dist loadgroup
 
+# nbval, strict: every text output compared. Stored outputs must be properties of the math, not
+# of the CPU, so `make test` runs the notebooks twice: under the kernels torch picks here, and
+# under the scalar set (ATen `default`, oneDNN SSE4.1) that stands in for other vector widths,
+# other vendors and ARM. `make test-kernels` runs every set this CPU offers.
+NBVAL := CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest --nbval -q -p no:cacheprovider \
+	-n $(JOBS) --dist loadscope --nbval-cell-timeout=300
+SCALAR_KERNELS := ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41
 test-notebooks: setup
-	CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest --nbval $(NB) -q -n $(JOBS) --dist loadscope \
-		--nbval-cell-timeout=300
+	@echo "== notebooks under the native kernels"
+	$(NBVAL) $(NB)
+	@echo "== notebooks under the scalar kernels ($(SCALAR_KERNELS))"
+	env $(SCALAR_KERNELS) $(NBVAL) $(NB)
+
+test-kernels: setup
+	@set -e; $(BIN)/python tools/kernel_sets.py | while read -r name vars; do \
+	  echo "== notebooks under kernel set $$name ($$vars)"; \
+	  env $$vars $(NBVAL) $(NB) </dev/null; \
+	done
 
 # Inputs flow .md -> .ipynb only (never timestamp-based --sync); outputs are then regenerated.
 sync: setup
