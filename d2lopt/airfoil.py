@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from d2lopt.validate import check_finite_rows, check_int, is_int
+
 AIRFOIL_SEED = 82
 N_ROWS = 1503
 N_COLUMNS = 6
@@ -106,9 +108,7 @@ def _round_like_file(data):
 
 def generate_airfoil_like(seed=AIRFOIL_SEED):
     """Return the synthetic airfoil-like data, shape (1503, 6), float64, rounded as written to disk."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
     configs = _configurations(rng)
     lengths = _sweep_lengths(rng, len(configs))
     log_bands = np.log10(BANDS)
@@ -151,10 +151,11 @@ def read_airfoil(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"airfoil file not found: {path}")
-    rows = []
+    rows, numbers = [], []
     for number, line in enumerate(path.read_text(encoding="ascii").splitlines(), start=1):
         if not line.strip():
             continue
+        numbers.append(number)
         fields = line.split("\t")
         if len(fields) != N_COLUMNS:
             raise ValueError(f"{path}, line {number}: expected 6 tab-separated columns "
@@ -165,7 +166,8 @@ def read_airfoil(path):
             raise ValueError(f"{path}, line {number}: non-numeric field in {line!r}") from None
     if not rows:
         raise ValueError(f"{path}: no data rows")
-    return np.array(rows, dtype=np.float64).astype(np.float32)
+    # nan, inf or a value beyond float32 (e.g. 1e39) would surface later as a "diverged" run
+    return check_finite_rows(str(path), rows, numbers).astype(np.float32)
 
 
 def whiten(data):
@@ -187,7 +189,7 @@ def geometry(data, n=1500):
     Returns ``opt_loss`` (min loss), ``eigenvalues`` of H (ascending), ``lambda_max``,
     ``condition`` (λ_max / λ_min) and ``gd_losses`` (loss after each of 10 GD steps from θ = 0).
     """
-    if not isinstance(n, (int, np.integer)) or not 2 <= n <= len(data):
+    if not is_int(n) or not 2 <= n <= len(data):
         raise ValueError(f"n must be an int in [2, {len(data)}], got {n!r}")
     z = whiten(data)[:n].astype(np.float64)
     a, y = np.column_stack([z[:, :-1], np.ones(n)]), z[:, -1]

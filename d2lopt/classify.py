@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from d2lopt.utils import Accumulator, check_positive_int
+from d2lopt.utils import Accumulator
+from d2lopt.validate import check_int
 
 __all__ = ["accuracy", "evaluate_accuracy_gpu", "History", "train"]
 
@@ -93,7 +94,7 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
     summary line unless ``verbose=False``; a non-finite loss stops training with a message and
     ``history.diverged = True``.
     """
-    num_epochs = check_positive_int(num_epochs, "num_epochs")
+    num_epochs = check_int("num_epochs", num_epochs, low=1)
     if step_scheduler not in ("epoch", "update"):
         raise ValueError(f"step_scheduler must be 'epoch' or 'update', got {step_scheduler!r}")
     is_torch = _is_torch_scheduler(scheduler)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch.utils import data
 
-from d2lopt.utils import check_positive_int
+from d2lopt.validate import check_int
 
 __all__ = ["DATA_HUB", "DATA_URL", "DATA_DIR", "download", "load_array", "get_data_ch11",
            "load_airfoil"]
@@ -70,7 +70,7 @@ def download(name, folder=None, sha1_hash=None):
 
 def load_array(data_arrays, batch_size, is_train=True, generator=None):
     """A DataLoader over tensors; shuffled when ``is_train`` (seeded by ``generator`` if given)."""
-    check_positive_int(batch_size, "batch_size")
+    batch_size = check_int("batch_size", batch_size, low=1)
     dataset = data.TensorDataset(*data_arrays)
     return data.DataLoader(dataset, batch_size, shuffle=is_train, generator=generator)
 
@@ -98,8 +98,8 @@ def get_data_ch11(batch_size=10, n=1500, *, path=None, seed=None, device=None):
     global generator that ``seed_everything`` resets); ``device`` puts the tensors there once.
     """
     from d2lopt import airfoil
-    check_positive_int(batch_size, "batch_size")
-    check_positive_int(n, "n")
+    batch_size, n = check_int("batch_size", batch_size, low=1), check_int("n", n, low=1)
+    seed = None if seed is None else check_int("seed", seed, low=0)
     table = load_airfoil(path)
     if n > len(table):
         raise ValueError(f"n must be between 1 and {len(table)} (the number of rows), got {n}")

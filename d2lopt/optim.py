@@ -12,20 +12,10 @@ import math
 
 import torch
 
-from d2lopt.validate import check_number
+from d2lopt.validate import CheckedGroups, check_betas, check_number
 
 __all__ = ["Yogi", "yogi_update", "init_yogi_state",
            "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating"]
-
-
-def check_betas(betas, *, beta1_low_open=False):
-    """Validate a pair (beta1, beta2) with 0 <= beta < 1 (0 < beta1 if ``beta1_low_open``)."""
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    beta1 = check_number("betas[0]", betas[0], low=0.0, high=1.0,
-                         low_open=beta1_low_open, high_open=True)
-    beta2 = check_number("betas[1]", betas[1], low=0.0, high=1.0, high_open=True)
-    return beta1, beta2
 
 
 def init_yogi_state(param, initial_accumulator=1e-6):
@@ -60,7 +50,7 @@ def yogi_update(g, state, *, lr, beta1, beta2, eps):
     return delta, {"step": t, "m": m, "v": v}
 
 
-class Yogi(torch.optim.Optimizer):
+class Yogi(CheckedGroups, torch.optim.Optimizer):
     r"""Yogi (Zaheer et al., NeurIPS 2018) with torch.optim's interface.
 
     Convention: that of the published implementations ``torch_optimizer.Yogi`` and
@@ -78,16 +68,22 @@ class Yogi(torch.optim.Optimizer):
         eps: added to the denominator, > 0 (default 1e-3).
         initial_accumulator: m0 = v0, >= 0 (default 1e-6).
         weight_decay: coupled L2 coefficient lambda, >= 0 (default 0).
+
+    A param group's own settings (``[{'params': ..., 'lr': ...}]`` or ``add_param_group``) get
+    the same checks.
     """
+    _group_checks = {
+        "lr": lambda name, v: check_number(name, v, low=0.0),
+        "betas": lambda name, v: check_betas(v, name=name),
+        "eps": lambda name, v: check_number(name, v, low=0.0, low_open=True),
+        "initial_accumulator": lambda name, v: check_number(name, v, low=0.0),
+        "weight_decay": lambda name, v: check_number(name, v, low=0.0)}
 
     def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-3,
                  initial_accumulator=1e-6, weight_decay=0.0):
-        defaults = dict(
-            lr=check_number("lr", lr, low=0.0),
-            betas=check_betas(betas),
-            eps=check_number("eps", eps, low=0.0, low_open=True),
-            initial_accumulator=check_number("initial_accumulator", initial_accumulator, low=0.0),
-            weight_decay=check_number("weight_decay", weight_decay, low=0.0))
+        given = dict(lr=lr, betas=betas, eps=eps, initial_accumulator=initial_accumulator,
+                     weight_decay=weight_decay)
+        defaults = {key: self._group_checks[key](key, value) for key, value in given.items()}
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -122,7 +118,7 @@ _SCHEDULE_FREE_NAMES = ("ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating")
 
 
 def __getattr__(name):
-    # Imported on first use: d2lopt.schedulefree imports the check_* helpers from here.
+    # Imported on first use, so that importing d2lopt.optim stays light.
     if name in _SCHEDULE_FREE_NAMES:
         from d2lopt import schedulefree
         return getattr(schedulefree, name)

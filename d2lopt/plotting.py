@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from matplotlib import pyplot as plt
 
+from d2lopt.validate import check_points_2d, check_some_finite
+
 __all__ = ["plt", "use_svg_display", "set_figsize", "set_axes", "plot", "annotate", "show_trace",
            "show_trace_2d", "show_paths", "plot_histories", "Animator"]
 
@@ -66,7 +68,11 @@ def _new_axes(figsize=None):
 
 def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale="linear",
          yscale="linear", fmts=DEFAULT_FMTS, figsize=None, axes=None):
-    """Plot one or several series. ``figsize=None`` keeps the size set by `set_figsize`."""
+    """Plot one or several series. ``figsize=None`` keeps the size set by `set_figsize`.
+    Raises ValueError when there is nothing to draw (no data, or only NaN/inf)."""
+    name = "X" if Y is None else "Y"
+    if len(X) == 0 or (Y is not None and len(Y) == 0):  # has_one_axis would index x[0]
+        check_some_finite("X" if len(X) == 0 else "Y", [])
 
     def has_one_axis(x):  # a flat list or 1-D array/tensor
         return (hasattr(x, "ndim") and x.ndim == 1) or (
@@ -80,6 +86,7 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
         Y = [Y]
     if len(X) != len(Y):
         X = X * len(Y)
+    check_some_finite(name, Y)
     axes = axes if axes is not None else _new_axes(figsize)
     axes.cla()
     for x, y, fmt in zip(X, Y, fmts * (len(Y) // len(fmts) + 1)):
@@ -99,8 +106,9 @@ def annotate(text, xy, xytext, ax=None):
 def show_trace(results, f, ax=None, label=None):
     """Draw the 1-D function ``f`` and the iterates ``results`` of a 1-D optimizer on it."""
     pts = np.array([float(r) for r in results])
+    check_some_finite("results", [pts])
     finite = pts[np.isfinite(pts)]
-    n = max(abs(finite.min()), abs(finite.max())) if finite.size else 1.0
+    n = max(abs(finite.min()), abs(finite.max()))
     f_line = torch.arange(-n, n, 0.01 * max(1.0, n / 10))
     ax = ax if ax is not None else plt.gca()
     ax.plot(_to_numpy(f_line), _to_numpy(f(f_line)), "-", label="f(x)")
@@ -111,10 +119,12 @@ def show_trace(results, f, ax=None, label=None):
         ax.legend()
 
 
-def _paths_as_dict(results):
+def _paths_as_dict(results, name="paths"):
     if isinstance(results, dict):
-        return {k: np.asarray([[float(a), float(b)] for a, b in v]) for k, v in results.items()}
-    return {None: np.asarray([[float(a), float(b)] for a, b in results])}
+        if not results:
+            raise ValueError(f"{name} must hold at least one path, got an empty dict")
+        return {k: check_points_2d(f"{name}[{k!r}]", v) for k, v in results.items()}
+    return {None: check_points_2d(name, results)}
 
 
 def _bounds(points, pad=0.15, min_span=1.0):
@@ -138,6 +148,7 @@ def show_paths(f, paths, ax=None, levels=15, extra_points=(), title=None):
     paths = _paths_as_dict(paths)
     finite = [p[np.isfinite(p).all(axis=1)] for p in paths.values()]
     allpts = np.concatenate(finite + [np.asarray(extra_points, dtype=float).reshape(-1, 2)])
+    check_some_finite("paths", [allpts])
     lo, hi = _bounds(allpts)
     x1, x2 = torch.meshgrid(torch.linspace(lo[0], hi[0], 120, dtype=torch.float64),
                             torch.linspace(lo[1], hi[1], 120, dtype=torch.float64), indexing="ij")
@@ -167,6 +178,7 @@ def show_paths(f, paths, ax=None, levels=15, extra_points=(), title=None):
 
 def show_trace_2d(f, results, ax=None):
     """The book's helper: contours of ``f`` and the trajectory ``results`` (or a dict of them)."""
+    _paths_as_dict(results, "results")  # so that an empty trajectory is named as `results`
     show_paths(f, results, ax=ax)
 
 

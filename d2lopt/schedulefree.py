@@ -40,8 +40,7 @@ import contextlib
 
 import torch
 
-from d2lopt.optim import check_betas
-from d2lopt.validate import check_int, check_number
+from d2lopt.validate import CheckedGroups, check_betas, check_int, check_number
 
 __all__ = ["ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating",
            "schedule_free_coefficients", "schedule_free_update"]
@@ -85,21 +84,31 @@ def evaluating(optimizer):
             optimizer.train()
 
 
-class _ScheduleFree(torch.optim.Optimizer):
+def _at_least_0(name, value):
+    return check_number(name, value, low=0.0)
+
+
+def _above_0(name, value):
+    return check_number(name, value, low=0.0, low_open=True)
+
+
+class _ScheduleFree(CheckedGroups, torch.optim.Optimizer):
     """Shared shell: group scalars, train/eval switching, the (y, z) step.
 
     Subclasses provide ``_beta(group)``, ``_init_state(p, state)`` and
-    ``_direction(g, y, state, group, k)`` (the base-optimizer direction d_k).
+    ``_direction(g, y, state, group, k)`` (the base-optimizer direction d_k), and extend
+    ``_group_checks``, which validate the constructor's arguments and every param group's own.
     """
+    _group_checks = {"lr": _at_least_0, "weight_decay": _at_least_0,
+                     "warmup_steps": lambda name, v: check_int(name, v, low=0),
+                     "r": _at_least_0, "weight_lr_power": _at_least_0}
 
     def __init__(self, params, lr, weight_decay, warmup_steps, r, weight_lr_power, extra):
-        defaults = dict(
-            lr=check_number("lr", lr, low=0.0),
-            weight_decay=check_number("weight_decay", weight_decay, low=0.0),
-            warmup_steps=check_int("warmup_steps", warmup_steps, low=0),
-            r=check_number("r", r, low=0.0),
-            weight_lr_power=check_number("weight_lr_power", weight_lr_power, low=0.0),
-            k=0, lr_max=0.0, weight_sum=0.0, scheduled_lr=0.0, train_mode=False, **extra)
+        given = dict(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, r=r,
+                     weight_lr_power=weight_lr_power)
+        defaults = {key: self._group_checks[key](key, value) for key, value in given.items()}
+        defaults.update(k=0, lr_max=0.0, weight_sum=0.0, scheduled_lr=0.0, train_mode=False,
+                        **extra)
         super().__init__(params, defaults)
 
     @property
@@ -179,11 +188,13 @@ class ScheduleFreeSGD(_ScheduleFree):
         r: polynomial weighting power of the average, >= 0 (default 0).
         weight_lr_power: power of max lr in the weights, >= 0 (default 2).
     """
+    _group_checks = {**_ScheduleFree._group_checks,
+                     "momentum": lambda name, v: check_number(name, v, low=0.0, high=1.0,
+                                                              low_open=True, high_open=True)}
 
     def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0, warmup_steps=0,
                  r=0.0, weight_lr_power=2.0):
-        momentum = check_number("momentum", momentum, low=0.0, high=1.0,
-                                low_open=True, high_open=True)
+        momentum = self._group_checks["momentum"]("momentum", momentum)
         super().__init__(params, lr, weight_decay, warmup_steps, r, weight_lr_power,
                          dict(momentum=momentum))
 
@@ -215,11 +226,13 @@ class ScheduleFreeAdamW(_ScheduleFree):
         r: polynomial weighting power of the average, >= 0 (default 0).
         weight_lr_power: power of max lr in the weights, >= 0 (default 2).
     """
+    _group_checks = {**_ScheduleFree._group_checks, "eps": _above_0,
+                     "betas": lambda name, v: check_betas(v, name=name, beta1_low_open=True)}
 
     def __init__(self, params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  warmup_steps=0, r=0.0, weight_lr_power=2.0):
-        extra = dict(betas=check_betas(betas, beta1_low_open=True),
-                     eps=check_number("eps", eps, low=0.0, low_open=True))
+        extra = dict(betas=self._group_checks["betas"]("betas", betas),
+                     eps=self._group_checks["eps"]("eps", eps))
         super().__init__(params, lr, weight_decay, warmup_steps, r, weight_lr_power, extra)
 
     def _beta(self, group):

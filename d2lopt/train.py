@@ -14,8 +14,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from d2lopt.plotting import Animator
-from d2lopt.utils import Timer, check_positive_int, format_seconds, try_gpu
-from d2lopt.validate import check_number
+from d2lopt.utils import Timer, format_seconds, try_gpu
+from d2lopt.validate import check_int, check_mapping, check_number, check_returned
 
 __all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "History",
            "train_ch11", "train_concise_ch11"]
@@ -49,16 +49,14 @@ def train_2d(trainer, steps=20, f_grad=None, x0=(-5.0, -2.0), verbose=True):
     Starts at ``x0`` (the book's (-5, -2)), prints the final point like the book and returns the
     list of the ``steps + 1`` points visited.
     """
-    check_positive_int(steps, "steps")
+    steps = check_int("steps", steps, low=1)
     if not callable(trainer):
         raise TypeError(f"trainer must be callable, got {type(trainer).__name__}")
     x1, x2, s1, s2 = float(x0[0]), float(x0[1]), 0, 0
     results = [(x1, x2)]
     for i in range(steps):
-        if f_grad:
-            x1, x2, s1, s2 = trainer(x1, x2, s1, s2, f_grad)
-        else:
-            x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
+        out = trainer(x1, x2, s1, s2, f_grad) if f_grad else trainer(x1, x2, s1, s2)
+        x1, x2, s1, s2 = check_returned("trainer", out, ("x1", "x2", "s1", "s2"))
         results.append((x1, x2))
     if verbose:
         print(f"epoch {i + 1}, x1: {float(x1):f}, x2: {float(x2):f}")
@@ -78,7 +76,7 @@ def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=N
     non-finite points so the caller can see it diverged.
     """
     from d2lopt.problems import Problem
-    check_positive_int(steps, "steps")
+    steps = check_int("steps", steps, low=1)
     if isinstance(f, Problem):
         x0 = f.x0 if x0 is None else x0
         f = f.f
@@ -129,13 +127,14 @@ class History(tuple):
 def _check_common(data_iter, num_epochs, log_every, trainer_fn):
     if not callable(trainer_fn):
         raise TypeError(f"trainer_fn must be callable, got {type(trainer_fn).__name__}")
-    check_positive_int(num_epochs, "num_epochs")
-    check_positive_int(log_every, "log_every")
+    check_int("num_epochs", num_epochs, low=1)
+    check_int("log_every", log_every, low=1)
     if len(data_iter) == 0:
         raise ValueError("data_iter is empty")
 
 
 def _check_lrs(hyperparams):
+    check_mapping("hyperparams", hyperparams)
     for key in ("lr", "learning_rate"):
         if key in hyperparams:
             check_number(f"hyperparams['{key}']", hyperparams[key], low=0.0)
@@ -232,7 +231,7 @@ def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num
     _check_schedule(schedule)
     device = device if device is not None else try_gpu()
     dim = _num_features(data_iter)
-    if feature_dim is not None and feature_dim != dim:
+    if feature_dim is not None and check_int("feature_dim", feature_dim, low=1) != dim:
         raise ValueError(f"feature_dim is {feature_dim} but the data has {dim} features")
     w = torch.normal(mean=0.0, std=0.01, size=(dim, 1), device=device, requires_grad=True)
     b = torch.zeros(1, device=device, requires_grad=True)

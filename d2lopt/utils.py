@@ -9,7 +9,7 @@ import torch
 from d2lopt.validate import check_int
 
 __all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything",
-           "format_seconds", "check_positive_int"]
+           "format_seconds"]
 
 
 def cpu():
@@ -82,8 +82,7 @@ class Accumulator:
     """Running sums over ``n`` variables: ``acc.add(loss, correct, count)``; ``acc[i]``."""
 
     def __init__(self, n):
-        check_positive_int(n, "n")
-        self.data = [0.0] * n
+        self.data = [0.0] * check_int("n", n, low=1)
 
     def add(self, *args):
         if len(args) != len(self.data):
@@ -104,15 +103,10 @@ def seed_everything(seed=0):
     """Seed Python's, NumPy's and torch's global generators (CUDA too). Returns None on purpose,
     so that a cell ending in ``seed_everything(0)`` prints nothing (torch.manual_seed returns a
     Generator whose repr holds a memory address)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int("seed", seed, low=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
 
-
-def check_positive_int(value, name):
-    """Raise a TypeError/ValueError naming ``name`` unless value is an int >= 1."""
-    return check_int(name, value, low=1)

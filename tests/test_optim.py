@@ -456,3 +456,22 @@ def test_schedule_free_warmup_steps_must_be_int(cls):
 def test_optim_module_reexports_schedule_free():
     from d2lopt import optim
     assert optim.ScheduleFreeAdamW is ScheduleFreeAdamW and optim.evaluating is evaluating
+
+
+@pytest.mark.parametrize("cls", [ScheduleFreeSGD, ScheduleFreeAdamW])
+def test_schedule_free_weights_use_the_running_max_lr_when_the_lr_drops(cls):
+    # The average weights w_k = (max_{j<=k} gamma_j)^2 (r = 0): after an lr cut from 0.2 to 0.05
+    # the max stays 0.2, so all three weights are equal and x is the plain mean of z_1..z_3.
+    # SGD with g = 1 injected (d = g): z = 0 - 0.2, -0.4, -0.45, so x = -0.35 by hand. (With the
+    # current lr instead of the max, the last weight would be 16x smaller: x = -0.3045.)
+    # AdamW with a constant g has d = g / (|g| + eps) = 1 up to eps: the same z and x.
+    p = torch.zeros(1, dtype=F64, requires_grad=True)
+    opt = cls([p], lr=0.2)
+    opt.train()
+    for lr in [0.2, 0.2, 0.05]:
+        opt.param_groups[0]["lr"] = lr
+        p.grad = torch.ones(1, dtype=F64)
+        opt.step()
+    assert opt.param_groups[0]["lr_max"] == 0.2
+    opt.eval()
+    torch.testing.assert_close(p.detach(), torch.tensor([-0.35], dtype=F64), rtol=0, atol=1e-7)
