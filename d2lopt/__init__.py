@@ -75,6 +75,7 @@ def astype(x, *args, **kwargs):
 # Names that live in heavier or optional submodules, imported on first use.
 _LAZY = {
     "load_data_fashion_mnist": "images", "get_fashion_mnist_labels": "images", "lenet": "images",
+    "softmax_regression": "images", "show_gap": "checks",
     "accuracy": "classify", "evaluate_accuracy_gpu": "classify",
 }
 _SUBMODULES = {"utils", "plotting", "data", "airfoil", "train", "problems", "optim", "schedules",

@@ -13,7 +13,7 @@ eps misplaced or of another value, a missing (1 - β), ...) and names one only i
 gap at least 20x better than the reference does.
 
 >>> r = check_optimizer(adam, init_adam_states, torch.optim.Adam, {'lr': 0.01, 't': 1})
->>> print(r)             # max |Δ| vs torch.optim.Adam over 100 steps: 1.2e-07 (match)
+>>> print(r)             # max |Δ| vs torch.optim.Adam over 100 steps within 1e-6 (match)
 >>> assert_passes(r)     # raises AssertionError(diagnosis) on a mismatch
 """
 import copy
@@ -29,7 +29,7 @@ import torch
 from d2lopt._mistakes import _MSG, _family, _gap, _model, _simulate, _variants
 from d2lopt.validate import check_int, check_number
 
-__all__ = ["CheckResult", "check_optimizer", "check_function", "assert_passes"]
+__all__ = ["CheckResult", "check_optimizer", "check_function", "assert_passes", "show_gap"]
 
 _DEFAULT_TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
 _PROBE_STEPS = 20
@@ -58,14 +58,38 @@ class CheckResult:
     reference_name: str
     tol: float = 0.0
     unit: str = "steps"
+    bound: str = ""
 
     def __str__(self):
-        return (f"max |Δ| vs {self.reference_name} over {self.steps} {self.unit}: "
-                f"{self.gap:.1e} ({'match' if self.passed else 'MISMATCH'})")
+        # A match prints the tolerance it met, never the gap itself: a gap at round-off level
+        # differs in its digits from one CPU's kernels to another's, the tolerance does not.
+        head = f"max |Δ| vs {self.reference_name} over {self.steps} {self.unit}"
+        bound = self.bound or _sci(self.tol)
+        if self.passed:
+            return f"{head} within {bound} (match)"
+        return f"{head}: {self.gap:.1e}, tolerance {bound} (MISMATCH)"
 
     def __repr__(self):
         return (f"CheckResult(gap={self.gap:.1e}, passed={self.passed}, steps={self.steps}, "
                 f"reference_name={self.reference_name!r}, diagnosis={self.diagnosis!r})")
+
+
+def _sci(x):
+    """``1e-06`` -> ``1e-6``: a tolerance in its shortest scientific form."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def show_gap(gap, tol=1e-12):
+    """A gap as a reader should see it: ``'< 1e-12'`` when it is below ``tol`` (round-off, whose
+    digits differ from one CPU's kernels to another's), else its value to two digits."""
+    gap = float(gap.detach()) if isinstance(gap, torch.Tensor) else float(gap)
+    tol = float(tol)
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    if math.isnan(gap):
+        return "nan"
+    return f"< {_sci(tol)}" if gap < tol else f"{gap:.1e}"
 
 
 def assert_passes(result):
@@ -265,16 +289,19 @@ def check_optimizer(step_fn, init_states, reference, hyperparams, reference_hype
     cand, kept = [c1, c2], kept1 or kept2
     ref = [_run(ref_step, start, gr)[0] for gr in grads]
     gap = max(_gap(c, r) for c, r in zip(cand, ref))
+    bound = _sci(tol)
+    if any(np.abs(r).max() > 1 for r in ref if np.isfinite(r).all()):
+        bound += " relative"        # to the largest |θ|: rounding grows with the parameters
     tol *= max([1.0] + [float(np.abs(r).max()) for r in ref if np.isfinite(r).all()])
     passed, diagnosis = gap <= tol, None
     if passed:
-        verdict = f"Your update matches {name} to within {tol:.0e} over {steps} steps."
+        verdict = f"Your update matches {name} to within {bound} over {steps} steps."
     else:
         verdict = (f"Your update does not match {name}: the parameters differ by up to "
-                   f"{gap:.1e} (tolerance {tol:.0e}).")
+                   f"{gap:.1e} (tolerance {bound}).")
         diagnosis = _diagnose(cand, ref, kept, start, ref_step, fam, grads, tol, probe_scale)
     return CheckResult(gap=gap, passed=passed, verdict=verdict, diagnosis=diagnosis, steps=steps,
-                       reference_name=name, tol=tol)
+                       reference_name=name, tol=tol, bound=bound)
 
 
 def _as_array(x):
@@ -310,7 +337,8 @@ def check_function(fn, reference_fn, inputs, *, rtol=1e-6, atol=1e-9, name=None)
         verdict = f"Your function does not match {name}: the values differ by up to {gap:.1e}."
         diagnosis = _diagnose_function(reference_fn, inputs, got, exp, oks, rtol, atol)
     return CheckResult(gap=gap, passed=passed, verdict=verdict, diagnosis=diagnosis, steps=n,
-                       reference_name=name, tol=atol, unit="inputs")
+                       reference_name=name, tol=atol, unit="inputs",
+                       bound=f"rtol {rtol:g}, atol {atol:g}")
 
 
 def _diagnose_function(reference_fn, inputs, got, exp, oks, rtol, atol):

@@ -19,9 +19,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils import data
 
-from d2lopt.utils import check_positive_int
+from d2lopt.validate import check_int, is_int
 
 __all__ = ["TEXT_LABELS", "get_fashion_mnist_labels", "read_idx", "load_data_fashion_mnist",
+           "softmax_regression",
            "generate_fashion_like", "lenet"]
 
 TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
@@ -98,7 +99,7 @@ def _box(u, v, u0, u1, v0, v1, edge):
 def _garment(cls, u, v, r, edge):
     """Mask in [0, 1] of ``len(u)`` garments of class ``cls`` in the local frame (u right, v down)."""
     n = len(u)
-    U = lambda a, b: r.uniform(a, b, (n, 1, 1)).astype(np.float32)  # noqa: E731  one value per image
+    U = lambda a, b: r.uniform(a, b, (n, 1, 1))  # noqa: E731  one value per image
     au, box = np.abs(u), functools.partial(_box, edge=edge)
     if cls in (0, 2, 4, 6):  # upper-body garments: torso + sleeves
         w = U(0.36, 0.5) + (0.05 if cls == 4 else 0.0)
@@ -155,17 +156,20 @@ def _garment(cls, u, v, r, edge):
 
 @functools.lru_cache(maxsize=4)
 def _generate_cached(n, seed, stream):
+    # The same bytes on every CPU: shapes are drawn in float64 (numpy's sin/exp differ between
+    # SIMD paths only in the last bits, ~1e-16) and stored as 8-bit intensities, as the real
+    # Fashion-MNIST is, so no last-bit difference survives the rounding to 1/255.
     rng = np.random.default_rng([seed, stream])
     labels = rng.permutation(np.arange(n) % 10)
-    grid = ((np.arange(28) + 0.5) / 14 - 1).astype(np.float32)  # pixel centres in [-1, 1]
+    grid = (np.arange(28) + 0.5) / 14 - 1  # pixel centres in [-1, 1]
     x, y = grid[None, None, :], grid[None, :, None]
-    images = np.zeros((n, 28, 28), np.float32)
+    images = np.zeros((n, 28, 28), np.float64)
     for cls in range(10):
         idx = np.flatnonzero(labels == cls)
         k = len(idx)
         if k == 0:
             continue
-        J = lambda a, b: rng.uniform(a, b, (k, 1, 1)).astype(np.float32)  # noqa: E731
+        J = lambda a, b: rng.uniform(a, b, (k, 1, 1))  # noqa: E731
         theta, scale, aspect = J(-0.1, 0.1), J(0.85, 1.05), np.exp(J(-0.1, 0.1))
         tx, ty = J(-0.07, 0.07), J(-0.07, 0.07)
         c, s = np.cos(theta), np.sin(theta)
@@ -174,8 +178,8 @@ def _generate_cached(n, seed, stream):
         mask = _garment(cls, u, v, rng, edge=0.1)
         shade = J(0.5, 1.0) + J(-0.2, 0.2) * v  # brightness with a vertical gradient
         images[idx] = mask * shade
-    images += np.float32(0.06) * rng.standard_normal(images.shape, dtype=np.float32)
-    np.clip(images, 0.0, 1.0, out=images)
+    images += 0.06 * rng.standard_normal(images.shape)
+    images = (np.rint(np.clip(images, 0.0, 1.0) * 255) / 255).astype(np.float32)
     images.flags.writeable = False
     labels.flags.writeable = False
     return images, labels
@@ -187,10 +191,8 @@ def generate_fashion_like(n, seed=0, stream=0):
     Classes are balanced (counts differ by at most one) and the result is a pure function of
     ``(n, seed, stream)``; the train and test sets use streams 0 and 1. Returns fresh copies.
     """
-    check_positive_int(n, "n")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    images, labels = _generate_cached(int(n), int(seed), int(stream))
+    n, seed = check_int("n", n, low=1), check_int("seed", seed, low=0)
+    images, labels = _generate_cached(n, seed, check_int("stream", stream, low=0))
     return images.copy(), labels.astype(np.int64)
 
 
@@ -198,9 +200,9 @@ def generate_fashion_like(n, seed=0, stream=0):
 def _check_resize(resize):
     if resize is None:
         return None
-    size = (resize, resize) if isinstance(resize, (int, np.integer)) and not isinstance(resize, bool) else resize
+    size = (resize, resize) if is_int(resize) else resize
     if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size)):
+            or any(not is_int(s) or s < 1 for s in size)):
         raise ValueError(f"resize must be None, an int >= 1 or a pair (h, w) of ints >= 1, got {resize!r}")
     return (int(size[0]), int(size[1]))
 
@@ -221,14 +223,11 @@ def load_data_fashion_mnist(batch_size, resize=None, *, path=None, n_train=None,
     own ``torch.Generator`` seeded by ``seed``, so the batch order is reproducible; the test loader
     does not shuffle.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int("batch_size", batch_size, low=1)
     size = _check_resize(resize)
-    n_train = None if n_train is None else check_positive_int(n_train, "n_train")
-    n_test = None if n_test is None else check_positive_int(n_test, "n_test")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-        raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+    n_train = None if n_train is None else check_int("n_train", n_train, low=1)
+    n_test = None if n_test is None else check_int("n_test", n_test, low=1)
+    seed, num_workers = check_int("seed", seed, low=0), check_int("num_workers", num_workers, low=0)
     if path is None:
         train = generate_fashion_like(n_train or 6000, seed, stream=0)
         test = generate_fashion_like(n_test or 1000, seed, stream=1)
@@ -261,3 +260,25 @@ def lenet():
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
         nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, 10))
+
+
+class _Cast(nn.Module):
+    """Cast the input to the model's dtype (the loaders yield float32 images)."""
+
+    def __init__(self, dtype):
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.to(self.dtype)
+
+
+def softmax_regression(num_inputs=784, num_outputs=10, dtype=torch.float64):
+    """A linear classifier on flattened images (softmax regression with
+    ``nn.CrossEntropyLoss``), in float64 by default.
+
+    Its loss is convex, so at a stable rate each SGD step is non-expansive and round-off does not
+    grow: its accuracies are the same on every CPU. LeNet's are not (training a network amplifies
+    last-bit differences until the runs part), which is why the schedule comparisons use this.
+    """
+    return nn.Sequential(nn.Flatten(), _Cast(dtype), nn.Linear(num_inputs, num_outputs, dtype=dtype))

@@ -3,15 +3,28 @@
 For every source given: the .ipynb must exist, its cells (type and source) must equal the .md's,
 its code cells must carry execution counts exactly 1..N (one clean top-to-bottom run, nothing
 unexecuted, so nbval compares every cell), and no cell may hold an error output unless it is
-tagged ``raises-exception``. Exit status 1 lists every problem found.
+tagged ``raises-exception``, and no text output may print a float64 round-off-level number
+(``1.1e-16``, ``0.0e+00``): its digits differ between CPUs, so print it with
+``checks.show_gap`` (``< 1e-12``) instead. Exit status 1 lists every problem found.
 
 Usage: python tools/check_notebooks.py chapters/*.md
 """
+import re
 import sys
 from pathlib import Path
 
 import jupytext
 import nbformat
+
+
+# 1e-13 .. 1e-17 is float64 round-off near unit scale; 0.0e+00 is a gap that happened to vanish.
+ROUNDOFF = re.compile(r"\b\d\.\d+e-1[3-7]\b|\b0\.0+e[+-]00\b")
+
+
+def _texts(cell):
+    for out in cell.get("outputs", []):
+        yield out.get("text", "")
+        yield "".join(out.get("data", {}).get("text/plain", ""))
 
 
 def _cells(nb):
@@ -42,6 +55,11 @@ def check(md_path):
                 and "raises-exception" not in tags:
             problems.append(f"{nb_path}: code cell {i} stored an error without the "
                             "raises-exception tag")
+    for i, c in enumerate(code, 1):
+        hit = next((m.group(0) for t in _texts(c) for m in [ROUNDOFF.search(t)] if m), None)
+        if hit:
+            problems.append(f"{nb_path}: code cell {i} prints the round-off-level number {hit}, "
+                            "whose digits differ between CPUs: print it with checks.show_gap")
     if not code:
         problems.append(f"{nb_path}: no code cells: nbval would compare nothing")
     return problems
