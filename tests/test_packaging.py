@@ -18,7 +18,9 @@ def test_environment_yml_matches_pyproject():
         wanted |= {_name(d) for d in deps}
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("dependencies:")
-    conda = {_name(l.strip()[2:]) for l in lines[start + 1:] if l.strip().startswith("- ")}
+    # conda packages and the `- pip:` sub-list alike ("- pip:" itself names no package)
+    conda = {_name(l.strip()[2:]) for l in lines[start + 1:]
+             if l.strip().startswith("- ") and not l.strip().endswith(":")}
     conda = {CONDA_NAMES.get(n, n) for n in conda} - {"python", "pip"}
     assert conda == wanted
 

@@ -1,49 +1,63 @@
-"""Render the executed notebooks into a small static site: build/html/index.html + one page each.
+"""Build the book site: site/ (Sphinx + myst-nb + sphinx-book-theme) over the executed notebooks.
 
-Usage: python tools/build_html.py --out build/html chapters/*.ipynb
+Usage: python tools/build_html.py [--out build/html] [chapters/*.ipynb ...]
+
+The Sphinx sources are staged in build/site-src: site/ as it is, the given executed notebooks
+(default: chapters/*.ipynb) under chapters/, and data/README.md, which the chapters link to. Only the .ipynb of each pair is staged, so
+the paired .md is never read as a second copy, and the stored outputs are shown as they are
+(nb_execution_mode = "off"). Files keep their modification times, so a rebuild is incremental.
 """
 import argparse
-import html
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-from nbconvert import HTMLExporter
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def title_of(nb, fallback):
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return fallback
+def stage(site, notebooks, src):
+    """Mirror `site` and `notebooks` into `src`, removing staged files that no longer exist."""
+    wanted = {}
+    for path in site.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            wanted[path.relative_to(site)] = path
+    for nb in notebooks:
+        wanted[Path("chapters") / nb.name] = nb
+    wanted[Path("data") / "README.md"] = ROOT / "data" / "README.md"  # chapters link to it
+    for old in list(src.rglob("*")) if src.exists() else []:
+        if old.is_file() and old.relative_to(src) not in wanted:
+            old.unlink()
+    for rel, path in wanted.items():
+        dst = src / rel
+        if dst.exists() and dst.stat().st_mtime == path.stat().st_mtime \
+                and dst.stat().st_size == path.stat().st_size:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dst)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("build/html"))
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "html")
+    parser.add_argument("--strict", action="store_true", help="turn Sphinx warnings into errors")
+    parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(template_name="lab")
-    rows = []
-    for path in sorted(args.notebooks):
-        nb = nbformat.read(path, as_version=4)
-        body, _ = exporter.from_notebook_node(nb)
-        page = path.with_suffix(".html").name
-        (args.out / page).write_text(body, encoding="utf-8")
-        rows.append(f'<li><a href="{page}">{html.escape(title_of(nb, path.stem))}</a></li>')
-        print(f"wrote {args.out / page}")
-    index = ("<!doctype html><html><head><meta charset='utf-8'><title>d2lopt</title>"
-             "<style>body{font-family:sans-serif;max-width:40em;margin:3em auto}</style></head>"
-             "<body><h1>d2lopt: Optimization Algorithms</h1>"
-             "<p>A companion to the Optimization Algorithms chapter of <i>Dive into Deep "
-             "Learning</i>. Each page is an executed notebook.</p><ol>"
-             + "\n".join(rows) + "</ol></body></html>")
-    (args.out / "index.html").write_text(index, encoding="utf-8")
-    print(f"wrote {args.out / 'index.html'}")
-    return 0
+    notebooks = sorted(args.notebooks or (ROOT / "chapters").glob("[0-9]*.ipynb"))
+    bad = [str(nb) for nb in notebooks if nb.suffix != ".ipynb" or not nb.is_file()]
+    if bad:
+        parser.error(f"not an executed notebook: {', '.join(bad)}")
+    build = args.out.resolve().parent
+    src = build / "site-src"
+    stage(ROOT / "site", notebooks, src)
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(build / "doctrees"),
+           str(src), str(args.out)]
+    if args.strict:
+        cmd[3:3] = ["-W", "--keep-going"]
+    done = subprocess.run(cmd)
+    if done.returncode == 0:
+        print(f"wrote {args.out / 'index.html'}")
+    return done.returncode
 
 
 if __name__ == "__main__":
