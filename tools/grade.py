@@ -1,249 +1,290 @@
-"""Autograde student notebooks against the instructor notebooks (an offline stand-in for ``nbgrader autograde``).
+"""Grade student notebooks: each one runs in a throwaway sandbox, the grade is decided outside it.
 
-    python tools/grade.py --source chapters --submissions DIR --out DIR [--timeout 120] [--notebook-timeout 900]
+    python tools/grade.py --submissions DIR --out DIR [--timeout 120] [--notebook-timeout 900]
+                          [--jobs 2] [--specs tools/grading/specs.py] [--seed N]
 
-Submissions are ``DIR/<student>/<notebook>.ipynb`` (deeper folders are searched too). For each one:
-1. every check cell (``grade: true, solution: false``) and every locked cell found by ``grade_id``
-   is restored from the instructor notebook, hidden tests included; a check cell the student
-   deleted is not re-added, so that exercise scores 0;
-2. the notebook runs once in a fresh kernel (nbclient, errors allowed, a per-cell and a
-   per-notebook time limit; a cell that overruns is interrupted, and a kernel that does not
-   recover is killed) with ``D2LOPT_GRADE_LOG`` naming a fresh file;
-3. a check cell earns its points when it ran without error and every check it logged passed
-   (it must log at least one when it calls a ``check_*`` helper). Printed output is not trusted.
-Writes ``OUT/grades.csv`` (one row per student, one column per check, ``total``, ``max``) and
-``OUT/feedback/<student>.md``. A broken, hanging or crashing submission scores 0 where it fails;
-the grader itself exits 0. It runs student code: grade inside a container or throw-away VM.
+Submissions are ``DIR/<student>/**/<notebook>.ipynb``. For each notebook with a grading spec
+(``tools/grading/specs.py``: one entry per graded check cell, keyed by its ``grade_id``):
+1. the file is read only if it is a regular file of bounded size (symlinks, FIFOs, devices and
+   oversized files are refused with a note; duplicates and unknown names are reported);
+2. its code cells run in a sandbox (``tools/grading/sandbox.py``), check cells excepted; where a
+   check cell stands (or at the end if it was deleted) the sandbox calls the student's functions
+   on probe inputs drawn for this run and sends back the raw results as plain numbers;
+3. here, in a process no student code ran in, those numbers are compared with reference values
+   computed from the spec. An exercise earns its points when every probe matches.
+Writes ``OUT/grades.csv`` (``student``, one column per exercise, ``total``, ``max``; rewritten
+atomically after each student), ``OUT/feedback/<student>.md`` (instructor hints and error type
+names only) and ``OUT/report.md`` (notes for the instructor). The grader exits 0 whatever the
+submissions hold.
 """
 import argparse
-import copy
 import csv
+import difflib
+import importlib.util
+import io
 import json
 import math
 import os
+import queue
 import re
+import secrets
+import stat
 import sys
-import tempfile
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "grading"))
+sys.path.insert(0, str(HERE))
 
-from make_assignments import cell_label, is_check, is_locked, nbgrader_meta
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
 
-TIMEOUT_ENAME = "GraderTimeout"
-CALLS_CHECK = re.compile(r"\bcheck_\w+\s*\(")
+from make_assignments import nbgrader_meta  # noqa: E402
+from sandbox import Sandboxes  # noqa: E402
+from spec import compare, gap_detail, safe_name  # noqa: E402
 
-
-def load_sources(source):
-    """``{stem: notebook}`` for every instructor notebook in ``source`` that has check cells."""
-    source = Path(source)
-    if not source.is_dir():
-        raise ValueError(f"--source must be a folder of instructor notebooks, got {source}")
-    paths = {p.stem: p for p in sorted(source.glob("*.md"))}
-    paths.update({p.stem: p for p in sorted(source.glob("*.ipynb"))})  # the .ipynb wins
-    notebooks = {}
-    for stem, path in sorted(paths.items()):
-        if path.suffix == ".md":
-            import jupytext
-
-            nb = jupytext.read(path)
-        else:
-            nb = nbformat.read(path, as_version=4)
-        if any(is_check(c) for c in nb.cells):
-            notebooks[stem] = (nb, path)
-    return notebooks
+MAX_NOTEBOOK_BYTES = 16 << 20
+MAX_ENTRIES, MAX_DEPTH = 2000, 6
+MAX_HINT = 400
+SUSPICIOUS = re.compile(r"_python_dispatch|_unset_dispatch|sys\.modules|/proc\b|ctypes|os\.fork|setsid|"
+                        r"os\.kill|subprocess|input_transformers|builtins|gc\.get_objects|/sandbox|"
+                        r"fdopen|os\.write\b|os\.dup2?\b|signal\.|d2lopt\.exercises\.\w+\s*=")
 
 
-def check_cells(nb):
-    """``{grade_id: points}`` of the notebook's check cells, in notebook order."""
-    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
-            for c in nb.cells if is_check(c) and nbgrader_meta(c).get("grade_id")}
+def load_specs(path):
+    """``{stem: [Exercise, ...]}`` from a trusted spec file."""
+    spec = importlib.util.spec_from_file_location(f"grading_specs_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SPECS
 
 
-def find_submissions(submissions):
-    """``{student: {stem: path}}`` from ``submissions/<student>/**/<stem>.ipynb``."""
-    found = {}
-    for student_dir in sorted(p for p in Path(submissions).iterdir() if p.is_dir()):
+# --- submissions ---------------------------------------------------------------------------------
+
+def safe_student(name, taken):
+    """A folder name fit for a CSV cell and a file name; made unique among ``taken``."""
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
+    clean = re.sub(r"^[.\-]", "_", clean) or "student"
+    unique, n = clean, 1
+    while unique.lower() in taken:
+        n += 1
+        unique = f"{clean}~{n}"
+    taken.add(unique.lower())
+    return unique
+
+
+def _walk(folder, depth=0, budget=None):
+    """Entries under ``folder`` (no symlink is followed), skipping .ipynb_checkpoints."""
+    budget = budget if budget is not None else [MAX_ENTRIES]
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        if entry.name == ".ipynb_checkpoints":
+            continue
+        yield entry
+        if depth < MAX_DEPTH and entry.is_dir(follow_symlinks=False):
+            yield from _walk(entry.path, depth + 1, budget)
+
+
+def find_submissions(submissions, stems, max_bytes=MAX_NOTEBOOK_BYTES):
+    """``[(student, folder_name, {stem: path}, student_notes, instructor_notes)]`` and top-level notes."""
+    root = Path(submissions)
+    top_notes, students, taken = [], [], set()
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        shown = _printable(entry.name)
+        if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            top_notes.append(f"ignored {shown}: not a student folder (a file or a symbolic link)")
+            continue
+        student = safe_student(entry.name, taken)
+        found, notes, inotes = {}, [], []
+        if student != entry.name:
+            inotes.append(f"folder {shown} is listed as {student}")
+        for item in _walk(entry.path):
+            if not item.name.endswith(".ipynb"):
+                continue
+            rel = _printable(os.path.relpath(item.path, entry.path))
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            why = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else
+                   "not a regular file" if not stat.S_ISREG(st.st_mode) else
+                   f"larger than {max_bytes >> 20} MiB" if st.st_size > max_bytes else None)
+            if why:
+                notes.append(f"{rel} was not read: {why}")
+                continue
+            stem = item.name[:-len(".ipynb")]
+            if stem not in stems:
+                close = difflib.get_close_matches(stem.lower(), sorted(stems), n=1, cutoff=0.6)
+                notes.append(f"{rel} matches no assignment notebook and was not graded"
+                             + (f" (did you mean {close[0]}.ipynb?)" if close else ""))
+                continue
+            found.setdefault(stem, []).append((rel, item.path))
         files = {}
-        for path in sorted(student_dir.rglob("*.ipynb")):
-            if ".ipynb_checkpoints" not in path.parts:
-                files.setdefault(path.stem, path)
-        found[student_dir.name] = files
-    return found
-
-
-def restore_cells(student_nb, source_nb):
-    """Overwrite check and locked cells of ``student_nb`` (by grade_id) with the instructor's."""
-    protected = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells
-                 if (is_check(c) or is_locked(c)) and nbgrader_meta(c).get("grade_id")}
-    seen = set()
-    for cell in student_nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in seen:  # a duplicated check cell counts as ordinary code
-            cell.metadata.pop("nbgrader", None)
-        elif grade_id in protected:
-            original = protected[grade_id]
-            cell.cell_type = original.cell_type
-            cell.source = original.source
-            cell.metadata = copy.deepcopy(original.metadata)
-            if cell.cell_type == "code":
-                cell.setdefault("outputs", [])
-                cell.setdefault("execution_count", None)
+        for stem, paths in found.items():
+            if len(paths) > 1:
+                notes.append(f"{len(paths)} notebooks named {stem}.ipynb ({', '.join(r for r, _ in paths)}); "
+                             "none was graded: keep one and grade again")
             else:
-                cell.pop("outputs", None)
-                cell.pop("execution_count", None)
-        seen.add(grade_id)
-    return student_nb
+                files[stem] = paths[0][1]
+        students.append((student, files, notes, inotes + notes))
+    return students, top_notes
 
 
-def _read_new_lines(log_path, offset):
-    with open(log_path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
-    entries = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            entry = None
-        if isinstance(entry, dict):
-            entries.append(entry)
-        elif line.strip():
-            entries.append({"check": "?", "passed": False, "hint": "unreadable grade-log line"})
-    return entries, offset + len(data)
+def _printable(text, limit=120):
+    return re.sub(r"[^\x20-\x7e]", "?", text)[:limit]
 
 
-def execute(nb, *, cwd, cell_timeout, notebook_timeout, kernel_name="python3"):
-    """Run ``nb`` in one kernel; return ``({cell_index: record}, notes)``.
-
-    A record holds ``error`` (``"Name: message"`` or None), ``timed_out`` and the grade-log
-    ``entries`` written while that cell ran. Cells after a kernel death or the notebook time
-    limit get no record.
-    """
-    records, notes = {}, []
-    replies = {}
-    with tempfile.TemporaryDirectory(prefix="d2lopt-grade-") as tmp:
-        log_path = Path(tmp) / "grade-log.jsonl"
-        log_path.touch()
-        env = dict(os.environ, D2LOPT_GRADE_LOG=str(log_path))
-        env.setdefault("OMP_NUM_THREADS", "1")
-        client = NotebookClient(
-            nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=True,
-            interrupt_on_timeout=True, record_timing=False, shutdown_kernel="immediate",
-            error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell time limit", "traceback": []},
-            resources={"metadata": {"path": str(cwd)}},
-            on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply),
-        )
-        deadline = time.monotonic() + notebook_timeout
-        offset = 0
-        with client.setup_kernel(env=env):
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code" or not cell.source.strip():
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    notes.append(f"notebook time limit ({notebook_timeout:g} s) reached before {cell_label(cell, index)}")
-                    break
-                client.timeout = max(1, math.ceil(min(cell_timeout, remaining)))
-                replies.pop(index, None)
-                try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    notes.append(f"kernel crashed while running {cell_label(cell, index)}; later cells did not run")
-                    records[index] = {"error": "kernel crashed", "timed_out": False, "entries": []}
-                    break
-                content = (replies.get(index) or {}).get("content", {})
-                timed_out = content.get("ename") == TIMEOUT_ENAME
-                error = None if content else "the cell did not run (no reply from the kernel)"
-                if content.get("status") == "error":
-                    message = str(content.get("evalue", "")).strip().splitlines()
-                    error = f"{content.get('ename', 'Error')}: {message[0][:300] if message else ''}".rstrip(": ")
-                if timed_out:
-                    error = f"timed out after {client.timeout} s"
-                    notes.append(f"{cell_label(cell, index)} timed out after {client.timeout} s and was interrupted")
-                entries, offset = _read_new_lines(log_path, offset)
-                records[index] = {"error": error, "timed_out": timed_out, "entries": entries}
-                if timed_out and not _responsive(client, replies, index):
-                    notes.append("the kernel did not recover from the interrupt; later cells did not run")
-                    break
-    return records, notes
-
-
-def _responsive(client, replies, index):
-    """After an interrupt: does the kernel run a no-op within the cell time limit?"""
-    probe, cell = nbformat.v4.new_code_cell("pass"), client.nb.cells[index]
+def read_notebook(path, max_bytes=MAX_NOTEBOOK_BYTES):
+    """The notebook at ``path``, read only if it is a regular file of at most ``max_bytes``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        client.execute_cell(probe, index, store_history=False)
-    except DeadKernelError:
-        return False
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            raise ValueError("not a regular file of bounded size")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
     finally:
-        client.nb.cells[index] = cell  # execute_cell stores the probe at that index
-    return (replies.get(index) or {}).get("content", {}).get("ename") != TIMEOUT_ENAME
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ValueError("too large")
+    nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("no cell list")
+    return nb
 
 
-def _entry_hint(entry):
-    text = f"{entry.get('check', '?')}: {entry.get('hint') or 'failed'}"
-    return text + (f" ({entry['detail']})" if entry.get("detail") else "")
+# --- one notebook --------------------------------------------------------------------------------
+
+def is_check_cell(cell):
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade", False)) and not meta.get("solution", False)
 
 
-def score(nb, records, checks):
-    """``{grade_id: (points, hint or None)}`` for every check in ``checks`` (missing ones score 0)."""
-    results = {}
+def build_job(nb, exercises, probes, cell_timeout):
+    """Steps for the harness: every code cell but the check cells, and each exercise's probes where
+    its check cell stands (at the end if the student deleted it)."""
+    by_id = {e.check_id: e for e in exercises}
+    steps, placed = [], set()
     for index, cell in enumerate(nb.cells):
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if not is_check(cell) or grade_id not in checks or grade_id in results:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        record = records.get(index)
-        if record is None:
-            results[grade_id] = (0.0, "did not run (see the notes below)")
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        grade_id = nbgrader_meta(cell).get("grade_id") if isinstance(cell.get("metadata"), dict) else None
+        if isinstance(grade_id, str) and grade_id in by_id and grade_id not in placed:
+            placed.add(grade_id)
+            steps.append({"probe": grade_id, "requests": [p.request for p in probes[grade_id]]})
+        elif is_check_cell(cell):
             continue
-        failed = [e for e in record["entries"] if e.get("passed") is not True]
-        hints = [_entry_hint(e) for e in failed]
-        if record["error"] and (record["timed_out"] or not hints):
-            hints.append(record["error"])
-        if hints:
-            results[grade_id] = (0.0, "; ".join(hints))
-        elif not record["entries"] and CALLS_CHECK.search(cell.source):
-            results[grade_id] = (0.0, "the check reported nothing to the grader (was d2lopt.exercises changed?)")
-        else:
-            results[grade_id] = (checks[grade_id], None)
-    missing = (0.0, "check cell missing from the submission (deleted?)")
-    return {grade_id: results.get(grade_id, missing) for grade_id in checks}
+        elif source.strip():
+            steps.append({"cell": index, "code": source})
+    for e in exercises:
+        if e.check_id not in placed:
+            steps.append({"probe": e.check_id, "requests": [p.request for p in probes[e.check_id]]})
+    return {"cell_timeout": cell_timeout, "steps": steps}
 
 
-def grade_notebook(path, source_nb, source_path, *, cell_timeout, notebook_timeout, kernel_name):
-    """Grade one submitted notebook; returns ``(results, notes)`` and never raises."""
-    checks = check_cells(source_nb)
-    zero = {grade_id: (0.0, None) for grade_id in checks}
+def judge_exercise(exercise, probes, record):
+    """``(points, hint or None)`` of one exercise from the harness's record for it."""
+    results = record.get("results") if isinstance(record, dict) else None
+    if not isinstance(results, list) or len(results) != len(probes):
+        return 0.0, "did not run (see the notes below)"
+    for probe, result in zip(probes, results):
+        if not isinstance(result, dict):
+            return 0.0, "the notebook returned no usable answer"
+        if "missing" in result:
+            return 0.0, f"{safe_name(result['missing'])} is not defined when this exercise is checked"
+        if "error" in result:
+            err = result["error"]
+            return 0.0, ("timed out" if err == "timeout" else f"your code raised {safe_name(err)}")
+        if "ok" not in result:
+            return 0.0, "the notebook returned no usable answer"
+        try:
+            if probe.judge is not None:
+                passed, detail = probe.judge(result)
+            else:
+                passed, gap, detail = compare(result["ok"], probe.expected, probe.rtol, probe.atol)
+                detail = detail or gap_detail(gap)
+        except Exception:  # malformed data from the sandbox
+            passed, detail = False, "the answer has an unexpected form"
+        if not passed:
+            hint = probe.hint if probe.judge is None else (detail or probe.hint)
+            if probe.judge is None and detail:
+                hint = f"{hint} ({detail})"
+            return 0.0, hint[:MAX_HINT]
+    return float(exercise.points), None
+
+
+def grade_notebook(path, exercises, probes, sandboxes, slot):
+    """``({check_id: (points, hint)}, student_notes, instructor_notes)``; never raises."""
+    zero = {e.check_id: (0.0, None) for e in exercises}
     try:
-        nb = nbformat.read(path, as_version=4)
-        if not isinstance(nb.get("cells"), list):
-            raise ValueError("no cell list")
-    except Exception as err:  # corrupt JSON, wrong format, unreadable file
-        return zero, [f"could not read the notebook ({type(err).__name__}); every exercise in it scores 0"]
+        nb = read_notebook(path)
+    except Exception as err:
+        return zero, [f"could not read the notebook ({type(err).__name__}); every exercise in it scores 0"], []
+    inotes = []
+    for index, cell in enumerate(nb.cells):
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        match = SUSPICIOUS.search(source if isinstance(source, str) else "")
+        if match and not is_check_cell(cell):
+            inotes.append(f"cell {index} uses {match.group(0)!r}: worth a look")
     try:
-        restore_cells(nb, source_nb)
-        records, notes = execute(nb, cwd=Path(source_path).parent, cell_timeout=cell_timeout,
-                                 notebook_timeout=notebook_timeout, kernel_name=kernel_name)
-        for index, cell in enumerate(nb.cells):
-            error = records.get(index, {}).get("error")
-            expected = "raises-exception" in cell.metadata.get("tags", [])
-            if error and not expected and not is_check(cell) and not records[index]["timed_out"]:
-                notes.append(f"{cell_label(cell, index)} raised {error}")
-        return score(nb, records, checks), notes
-    except Exception as err:  # kernel failed to start, nbclient internals, ...
-        return zero, [f"grading stopped: {type(err).__name__}: {err}"]
+        job = build_job(nb, exercises, probes, sandboxes.cell_timeout)
+        records, run_notes = sandboxes.run(job, slot)
+    except Exception as err:
+        return zero, ["grading stopped because of a grader problem; your instructor has been told"], [
+            f"grading stopped: {type(err).__name__}: {_printable(str(err))}"]
+    notes = list(run_notes)
+    expected = {i for i, c in enumerate(nb.cells) if isinstance(c, dict) and isinstance(c.get("metadata"), dict)
+                and "raises-exception" in (c["metadata"].get("tags") or [])}
+    seen = set(expected)
+    for r in records:
+        if "cell" in r and isinstance(r.get("cell"), int) and r["cell"] not in seen and r.get("error"):
+            seen.add(r["cell"])
+            what = "timed out" if r.get("timed_out") else f"raised {safe_name(r['error'])}"
+            notes.append(f"cell {r['cell']} {what}")
+    by_probe = {}
+    for r in records:
+        if isinstance(r.get("probe"), str):
+            by_probe.setdefault(r["probe"], r)
+    results = {e.check_id: judge_exercise(e, probes[e.check_id], by_probe.get(e.check_id)) for e in exercises}
+    if not any(r.get("done") is True for r in records) and not run_notes:
+        notes.append("the notebook stopped before its end (it exited, crashed or ran out of memory)")
+    return results, notes[:50], inotes[:20] + run_notes
+
+
+# --- output --------------------------------------------------------------------------------------
+
+def write_atomic(path, text):
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def csv_safe(value):
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _fmt(x):
     return f"{x:g}"
 
 
-def write_feedback(path, student, graded, notes):
+def feedback_text(student, graded, notes):
     lines = [f"# Feedback for {student}", ""]
     total = sum(p for results, _ in graded.values() for p, _ in results.values())
     maximum = sum(m for _, maxima in graded.values() for m in maxima.values())
@@ -259,63 +300,103 @@ def write_feedback(path, student, graded, notes):
         lines.append("")
     if notes.get(None):
         lines += ["## Other notes", ""] + [f"- {note}" for note in notes[None]] + [""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    return "\n".join(lines)
 
 
-def grade(source, submissions, out, *, cell_timeout=120, notebook_timeout=900, kernel_name="python3", jobs=1):
-    """Grade every submission; write ``out/grades.csv`` and ``out/feedback/``; return the CSV rows.
-
-    ``jobs`` notebooks are graded at once (one kernel each).
-    """
-    sources = load_sources(source)
-    found = find_submissions(submissions)
-    stems = sorted({stem for files in found.values() for stem in files if stem in sources})
-    checks = {stem: check_cells(sources[stem][0]) for stem in stems}
+def grade(submissions, out, *, specs_path=None, cell_timeout=120, notebook_timeout=900, jobs=1, seed=None,
+          mode=None, memory_mb=4096):
+    """Grade every submission; write ``out/grades.csv``, ``out/feedback/``, ``out/report.md``;
+    return the CSV rows."""
+    specs = load_specs(specs_path or HERE / "grading" / "specs.py")
+    students, top_notes = find_submissions(submissions, set(specs))
+    stems = sorted({stem for _, files, _, _ in students for stem in files})
+    seed = secrets.randbits(63) if seed is None else int(seed)
+    rng = np.random.default_rng(seed)
+    probes = {}
+    for stem in sorted(specs):
+        for e in specs[stem]:
+            probes[e.check_id] = e.make(np.random.default_rng(rng.integers(2 ** 63)))
+    checks = {stem: {e.check_id: float(e.points) for e in specs[stem]} for stem in stems}
     all_ids = [gid for stem in stems for gid in checks[stem]]
     column = {(stem, gid): gid if all_ids.count(gid) == 1 else f"{stem}:{gid}"
               for stem in stems for gid in checks[stem]}
-    options = dict(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, kernel_name=kernel_name)
-    tasks = [(student, stem) for student, files in found.items() for stem in stems if stem in files]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {task: pool.submit(grade_notebook, found[task[0]][task[1]], *sources[task[1]], **options)
-                   for task in tasks}
-        done = {task: future.result() for task, future in futures.items()}
+    fields = ["student"] + [column[stem, gid] for stem in stems for gid in checks[stem]] + ["total", "max"]
     out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for student, files in found.items():
-        graded, notes = {}, {}
+    report = ["# Grading report", "", f"seed: {seed}", ""] + [f"- {n}" for n in top_notes]
+    rows, lock = {}, threading.Lock()
+    slots = queue.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+    sandboxes = Sandboxes(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, mode=mode,
+                          memory_mb=memory_mb)
+    report.insert(3, f"sandbox mode: {sandboxes.mode}")
+    if sandboxes.as_root:
+        report.insert(4, f"sandbox uids: {sandboxes.uid_base} + slot (+ 64000000 if taken)")
+
+    def task(path, stem):
+        slot = slots.get()
+        try:
+            return grade_notebook(path, specs[stem], probes, sandboxes, slot)
+        finally:
+            slots.put(slot)
+
+    def finish(student, files, notes, inotes, futures):
+        graded, fnotes = {}, {None: notes}
+        irep = list(inotes)
         for stem in stems:
-            results, notes[stem] = done.get((student, stem)) or (
-                {gid: (0.0, None) for gid in checks[stem]}, ["not submitted"])
-            graded[stem] = (results, checks[stem])
-        notes[None] = [f"ignored {path.name}: no instructor notebook with check cells has this name"
-                       for stem, path in files.items() if stem not in sources]
+            if stem in futures:
+                results, snotes, more = futures[stem].result()
+                irep += [f"{stem}: {n}" for n in more]
+            else:
+                results, snotes = {gid: (0.0, None) for gid in checks[stem]}, ["not submitted"]
+            graded[stem], fnotes[stem] = (results, checks[stem]), snotes
         row = {"student": student}
-        row.update({column[stem, gid]: results[gid][0] for stem, (results, _) in graded.items() for gid in results})
+        row.update({column[stem, gid]: graded[stem][0][gid][0] for stem in stems for gid in checks[stem]})
         row["total"] = sum(v for k, v in row.items() if k != "student")
         row["max"] = sum(sum(checks[stem].values()) for stem in stems)
-        rows.append(row)
-        write_feedback(out / "feedback" / f"{student}.md", student, graded, notes)
-        print(f"{student}: {_fmt(row['total'])} / {_fmt(row['max'])}")
-    fields = ["student"] + [column[stem, gid] for stem in stems for gid in checks[stem]] + ["total", "max"]
-    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows({k: (_fmt(v) if k != "student" else v) for k, v in row.items()} for row in rows)
-    return rows
+        write_atomic(out / "feedback" / f"{student}.md", feedback_text(student, graded, fnotes))
+        with lock:
+            rows[student] = row
+            if irep:
+                report.extend([f"## {student}", ""] + [f"- {n}" for n in irep] + [""])
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+            writer.writeheader()
+            for name in sorted(rows):
+                writer.writerow({k: csv_safe(v if k == "student" else _fmt(v)) for k, v in rows[name].items()})
+            write_atomic(out / "grades.csv", buf.getvalue())
+            write_atomic(out / "report.md", "\n".join(report) + "\n")
+        print(f"{student}: {_fmt(row['total'])} / {_fmt(row['max'])}", flush=True)
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pending = []
+            for student, files, notes, inotes in students:
+                futures = {stem: pool.submit(task, path, stem) for stem, path in files.items()}
+                pending.append((student, files, notes, inotes, futures))
+            for item in pending:
+                finish(*item)
+    finally:
+        sandboxes.close()
+    if not rows:
+        write_atomic(out / "grades.csv", ",".join(fields) + "\n")
+        write_atomic(out / "report.md", "\n".join(report) + "\n")
+    return [rows[name] for name in sorted(rows)]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", default=str(Path(__file__).resolve().parents[1] / "chapters"),
-                        help="folder of instructor notebooks (default: chapters)")
     parser.add_argument("--submissions", required=True, help="folder with one sub-folder per student")
-    parser.add_argument("--out", default="build/grades", help="where grades.csv and feedback/ go")
+    parser.add_argument("--out", default="build/grades", help="where grades.csv, feedback/ and report.md go")
+    parser.add_argument("--specs", default=str(HERE / "grading" / "specs.py"), help="trusted grading specs")
+    parser.add_argument("--source", help="ignored (kept for old command lines): the specs decide the grade")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per cell (default 120)")
     parser.add_argument("--notebook-timeout", type=float, default=900, help="seconds per notebook (default 900)")
-    parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    parser.add_argument("--memory", type=int, default=4096, help="MiB of address space per sandbox (default 4096)")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    parser.add_argument("--seed", type=int, help="seed of the probe inputs (default: a fresh one per run)")
+    parser.add_argument("--mode", choices=["namespaces", "plain"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name, value in (("--timeout", args.timeout), ("--notebook-timeout", args.notebook_timeout)):
         if not (math.isfinite(value) and value > 0):
@@ -324,11 +405,12 @@ def main(argv=None):
         parser.error(f"--jobs must be an integer >= 1, got {args.jobs}")
     if not Path(args.submissions).is_dir():
         parser.error(f"--submissions must be a folder, got {args.submissions}")
-    try:
-        rows = grade(args.source, args.submissions, args.out, cell_timeout=args.timeout,
-                     notebook_timeout=args.notebook_timeout, kernel_name=args.kernel, jobs=args.jobs)
-    except ValueError as err:
-        parser.error(str(err))
+    out, subs = Path(args.out).resolve(), Path(args.submissions).resolve()
+    if out == subs or subs in out.parents:
+        parser.error("--out must not be inside --submissions")
+    rows = grade(args.submissions, args.out, specs_path=args.specs, cell_timeout=args.timeout,
+                 notebook_timeout=args.notebook_timeout, jobs=args.jobs, seed=args.seed, mode=args.mode,
+                 memory_mb=args.memory)
     print(f"graded {len(rows)} students -> {Path(args.out) / 'grades.csv'}")
     return 0
 
