@@ -2,16 +2,29 @@
 
 ``import d2lopt as d2l`` stands in for ``from d2l import torch as d2l`` in the chapter's code:
 the book's helper names and signatures are kept, improvements are keyword arguments.
-Submodules: utils, plotting, data, airfoil, train, problems, optim, schedules, checks, images,
-classify, exercises.
+Submodules (``d2l.schedules`` and the like load on first use):
+
+* data, airfoil: the airfoil(-like) regression data; images: synthetic Fashion-MNIST-like images.
+* train: the book's trainers; classify: the scheduler section's classifier trainer.
+* plotting: the book's figure helpers; animator: the live loss curve (`Animator`).
+* problems: 2-D test functions; optim: Yogi, plus schedulefree's optimizers.
+* schedules: lr schedules as pure functions s(t); lr_scheduler: their torch adapter (`attach`).
+* checks: "does my update match the reference?"; mistakes: the known-wrong models behind its
+  hints; exercises: the assignment check helpers.
+* utils: devices, timing, seeding, the divergence rule; validate: argument checks.
+
+Environment: ``D2L_DEVICE`` (force a device), ``D2L_NO_ANIMATION`` (static figures),
+``D2L_CACHE`` (where the synthetic data is rebuilt if absent), ``D2L_GRADE_LOG`` (a file the
+exercise checks append to).
 """
 import importlib
 
 import torch
 
+from d2lopt.animator import Animator
 from d2lopt.data import DATA_HUB, DATA_URL, download, get_data_ch11, load_airfoil, load_array
-from d2lopt.plotting import (Animator, annotate, plot, plot_histories, plt, set_axes, set_figsize,
-                         show_paths, show_trace, show_trace_2d, use_svg_display)
+from d2lopt.plotting import (annotate, plot, plot_histories, plt, set_axes, set_figsize,
+                             show_paths, show_trace, show_trace_2d, use_svg_display)
 from d2lopt.train import (History, evaluate_loss, linreg, squared_loss, train_2d, train_ch11,
                           train_concise_ch11, trajectory_2d)
 from d2lopt.utils import (Accumulator, Timer, cpu, format_seconds, gpu, num_gpus,
@@ -48,28 +61,18 @@ def numpy(x, *args, **kwargs):
     return x.detach().cpu().numpy(*args, **kwargs)
 
 
-def size(x, *args, **kwargs):
-    return x.numel(*args, **kwargs)
+def _method(name, method):
+    """The book's function-style alias ``d2l.<name>(x, ...)`` for ``x.<method>(...)``."""
+    def alias(x, *args, **kwargs):
+        return getattr(x, method)(*args, **kwargs)
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = f"``x.{method}(*args, **kwargs)``."
+    return alias
 
 
-def reshape(x, *args, **kwargs):
-    return x.reshape(*args, **kwargs)
-
-
-def to(x, *args, **kwargs):
-    return x.to(*args, **kwargs)
-
-
-def reduce_sum(x, *args, **kwargs):
-    return x.sum(*args, **kwargs)
-
-
-def argmax(x, *args, **kwargs):
-    return x.argmax(*args, **kwargs)
-
-
-def astype(x, *args, **kwargs):
-    return x.type(*args, **kwargs)
+size, reshape, to = _method("size", "numel"), _method("reshape", "reshape"), _method("to", "to")
+reduce_sum, argmax = _method("reduce_sum", "sum"), _method("argmax", "argmax")
+astype = _method("astype", "type")
 
 
 # Names that live in heavier or optional submodules, imported on first use.
@@ -78,8 +81,9 @@ _LAZY = {
     "softmax_regression": "images", "show_gap": "checks",
     "accuracy": "classify", "evaluate_accuracy_gpu": "classify",
 }
-_SUBMODULES = {"utils", "plotting", "data", "airfoil", "train", "problems", "optim", "schedules",
-               "checks", "images", "classify", "exercises"}
+_SUBMODULES = {"utils", "validate", "plotting", "animator", "data", "airfoil", "train", "problems",
+               "optim", "schedulefree", "schedules", "lr_scheduler", "checks", "mistakes",
+               "images", "classify", "exercises"}
 
 
 def __getattr__(name):

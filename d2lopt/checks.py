@@ -26,24 +26,18 @@ from typing import Optional
 import numpy as np
 import torch
 
-from d2lopt._mistakes import _MSG, _family, _gap, _model, _simulate, _variants
-from d2lopt.validate import check_int, check_number
+from d2lopt import mistakes
+from d2lopt.validate import check_callable, check_int, check_number
 
 __all__ = ["CheckResult", "check_optimizer", "check_function", "assert_passes", "show_gap"]
 
 _DEFAULT_TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
 _PROBE_STEPS = 20
-_DIAG_STEPS = 20
 # Book hyperparameter name -> torch.optim keyword ('t' is the book's step counter: dropped).
 _TO_TORCH = {"lr": "lr", "momentum": "momentum", "gamma": "alpha", "alpha": "alpha", "rho": "rho",
              "eps": "eps", "betas": "betas", "weight_decay": "weight_decay",
              "dampening": "dampening", "nesterov": "nesterov"}
-_ERRORS = (("'NoneType' object has no attribute",
-            "p.grad is None inside your update: is p still the parameter you were given? An "
-            "assignment that rebinds the name p makes a new tensor, which has no gradient."),
-           ("leaf Variable that requires grad",
-            "A parameter that requires grad cannot be changed in place while autograd records: "
-            "run the update under torch.no_grad()."))
+
 
 
 @dataclass(frozen=True)
@@ -116,10 +110,6 @@ def _fresh(obj, dtype):
     return copy.deepcopy(obj)
 
 
-def _flat(ps):
-    return np.concatenate([p.detach().cpu().double().numpy().ravel() for p in ps])
-
-
 def _run(make_step, start, grads):
     """Trajectory (steps, n) of ``make_step(params)()`` on injected gradients, and whether a
     gradient was left in ``p.grad`` after a step."""
@@ -133,7 +123,7 @@ def _run(make_step, start, grads):
                 p.grad += g         # accumulate, as backward() does
         step()
         kept = kept or any(p.grad is not None and bool(p.grad.ne(0).any()) for p in ps)
-        traj.append(_flat(ps))
+        traj.append(mistakes.flatten(ps))
     return np.stack(traj), kept
 
 
@@ -178,35 +168,6 @@ def _torch_kwargs(cls, hyperparams, reference_hyperparams):
     return kw
 
 
-def _diagnose(cand, ref, kept, start, ref_step, fam, grads, tol, probe_scale):
-    """Hint for a failed check; ``cand``, ``ref`` and ``grads`` hold one entry per phase."""
-    x0 = _flat(start)
-    if not all(np.isfinite(c).all() for c in cand):
-        return _MSG["nonfinite"]
-    if all((c == x0).all() for c in cand) and not all((r == x0).all() for r in ref):
-        return _MSG["frozen"]
-    if kept:
-        return _MSG["kept_grad"]
-    k = min(len(grads[0]), _DIAG_STEPS)         # the mistakes below all show early
-    grads, cand_k = (grads[0][:k], grads[1]), (cand[0][:k], cand[1])
-    ref_gap = max(_gap(c, r[:len(c)]) for c, r in zip(cand_k, ref))
-    if ref_gap > tol:
-        best, hint = max(_gap(c, _run(ref_step, start, [[-g for g in gs] for gs in gr])[0])
-                         for c, gr in zip(cand_k, grads)), _MSG["sign"]
-        flat = [[_flat(gs) for gs in gr] for gr in grads]
-        for switches, msg in (_variants(*fam) if fam[0] else []):
-            step = _model(fam[0], fam[1], **switches)
-            gap = max(_gap(c, _simulate(step, x0, fg)) for c, fg in zip(cand_k, flat))
-            if gap < best:
-                best, hint = gap, msg
-        if best <= max(tol, 0.05 * ref_gap):
-            return hint
-    if _gap(cand[0], ref[0]) <= tol:
-        return _MSG["probe"].format(probe=probe_scale)
-    first = int(np.argmax(np.abs(cand[0] - ref[0]).max(axis=1) > tol)) + 1
-    return _MSG["generic"].format(k=first)
-
-
 def check_optimizer(step_fn, init_states, reference, hyperparams, reference_hyperparams=None, *,
                     steps=100, feature_dim=5, dtype=torch.float32, seed=0, grad_scale=1.0,
                     tol=None, probe_scale=1e-4):
@@ -237,8 +198,7 @@ def check_optimizer(step_fn, init_states, reference, hyperparams, reference_hype
     Returns:
         CheckResult; ``print(result)`` is one stable line for stored notebook outputs.
     """
-    if not callable(step_fn):
-        raise TypeError(f"step_fn must be a callable fn(params, states, hyperparams), got {step_fn!r}")
+    check_callable("step_fn", step_fn, "a callable fn(params, states, hyperparams)")
     for arg, value in (("hyperparams", hyperparams), ("reference_hyperparams", reference_hyperparams)):
         if not isinstance(value, dict) and (value is not None or arg == "hyperparams"):
             raise TypeError(f"{arg} must be a dict, got {type(value).__name__}")
@@ -257,7 +217,7 @@ def check_optimizer(step_fn, init_states, reference, hyperparams, reference_hype
     if isinstance(reference, type) and issubclass(reference, torch.optim.Optimizer):
         name = _torch_name(reference)
         kwargs = _torch_kwargs(reference, hyperparams, reference_hyperparams)
-        ref_step, fam = _torch(reference, kwargs), _family(reference, kwargs)
+        ref_step, fam = _torch(reference, kwargs), mistakes.reference_family(reference, kwargs)
     elif callable(reference) or (isinstance(reference, tuple) and len(reference) == 2
                                  and callable(reference[0])):
         ref_fn, ref_init = reference if isinstance(reference, tuple) else (reference, None)
@@ -281,14 +241,14 @@ def check_optimizer(step_fn, init_states, reference, hyperparams, reference_hype
         (c1, kept1), (c2, kept2) = (_run(_book(step_fn, states, hyperparams, dtype), start, gr)
                                     for gr in grads)
     except (AttributeError, RuntimeError) as err:
-        hint = next((msg for key, msg in _ERRORS if key in str(err)), None)
+        hint = mistakes.hint_for_error(err)
         if hint is None:
             raise
         return CheckResult(gap=math.inf, passed=False, diagnosis=hint, steps=steps, tol=tol,
                            reference_name=name, verdict=f"Your update raised {type(err).__name__}: {err}")
     cand, kept = [c1, c2], kept1 or kept2
     ref = [_run(ref_step, start, gr)[0] for gr in grads]
-    gap = max(_gap(c, r) for c, r in zip(cand, ref))
+    gap = max(mistakes.gap(c, r) for c, r in zip(cand, ref))
     bound = _sci(tol)
     if any(np.abs(r).max() > 1 for r in ref if np.isfinite(r).all()):
         bound += " relative"        # to the largest |θ|: rounding grows with the parameters
@@ -299,23 +259,18 @@ def check_optimizer(step_fn, init_states, reference, hyperparams, reference_hype
     else:
         verdict = (f"Your update does not match {name}: the parameters differ by up to "
                    f"{gap:.1e} (tolerance {bound}).")
-        diagnosis = _diagnose(cand, ref, kept, start, ref_step, fam, grads, tol, probe_scale)
+        diagnosis = mistakes.diagnose_update(
+            cand, ref, kept, start, grads, fam, lambda gr: _run(ref_step, start, gr)[0], tol,
+            probe_scale)
     return CheckResult(gap=gap, passed=passed, verdict=verdict, diagnosis=diagnosis, steps=steps,
                        reference_name=name, tol=tol, bound=bound)
-
-
-def _as_array(x):
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().double()
-    return np.asarray(x, dtype=np.float64)
 
 
 def check_function(fn, reference_fn, inputs, *, rtol=1e-6, atol=1e-9, name=None):
     """Compare ``fn(x)`` with ``reference_fn(x)`` for every ``x`` in ``inputs`` (a tuple ``x``
     is unpacked into positional arguments); pass if ``|Δ| <= atol + rtol·|reference|``
     everywhere. ``gap`` is max |Δ|; ``name`` defaults to ``reference_fn.__name__``."""
-    if not callable(fn) or not callable(reference_fn):
-        raise TypeError("fn and reference_fn must be callables")
+    check_callable("fn", fn), check_callable("reference_fn", reference_fn)
     rtol, atol = check_number("rtol", rtol, low=0.0), check_number("atol", atol, low=0.0)
     inputs = list(inputs)
     if not inputs:
@@ -323,44 +278,20 @@ def check_function(fn, reference_fn, inputs, *, rtol=1e-6, atol=1e-9, name=None)
     name = name if name is not None else getattr(reference_fn, "__name__", "reference")
 
     def call(f, x):
-        return _as_array(f(*x) if isinstance(x, tuple) else f(x))
+        return mistakes.as_array(f(*x) if isinstance(x, tuple) else f(x))
     got, exp = [call(fn, x) for x in inputs], [call(reference_fn, x) for x in inputs]
     same = [a.shape == b.shape for a, b in zip(got, exp)]
     oks = [ok and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
            for ok, a, b in zip(same, got, exp)]
-    gap = max(_gap(a.ravel(), b.ravel()) if ok and a.size else (0.0 if ok else math.inf)
+    gap = max(mistakes.gap(a.ravel(), b.ravel()) if ok and a.size else (0.0 if ok else math.inf)
               for ok, a, b in zip(same, got, exp))
     passed, diagnosis, n = all(oks), None, len(inputs)
     if passed:
         verdict = f"Your function matches {name} at all {n} inputs (rtol={rtol:g}, atol={atol:g})."
     else:
         verdict = f"Your function does not match {name}: the values differ by up to {gap:.1e}."
-        diagnosis = _diagnose_function(reference_fn, inputs, got, exp, oks, rtol, atol)
+        diagnosis = mistakes.diagnose_function(reference_fn, inputs, got, exp, oks, rtol, atol)
     return CheckResult(gap=gap, passed=passed, verdict=verdict, diagnosis=diagnosis, steps=n,
                        reference_name=name, tol=atol, unit="inputs",
                        bound=f"rtol {rtol:g}, atol {atol:g}")
 
-
-def _diagnose_function(reference_fn, inputs, got, exp, oks, rtol, atol):
-    i = oks.index(False)
-    if got[i].shape != exp[i].shape:
-        return f"At input {inputs[i]!r} your result has shape {got[i].shape}, the reference {exp[i].shape}."
-    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in inputs):
-        for shift, word in ((1, "ahead of"), (-1, "behind")):
-            try:
-                moved = [_as_array(reference_fn(x + shift)) for x in inputs]
-            except Exception:       # the reference may be undefined one step outside the inputs
-                continue
-            if all(m.shape == a.shape and np.allclose(a, m, rtol=rtol, atol=atol)
-                   for a, m in zip(got, moved)):
-                return (f"Your values are one step {word} the reference: check whether the "
-                        "count starts at 0 or at 1.")
-    a, b = np.concatenate([g.ravel() for g in got]), np.concatenate([e.ravel() for e in exp])
-    if np.all(b != 0) and np.all(np.isfinite(a)):
-        ratio = a / b
-        if np.allclose(ratio, ratio[0], rtol=1e-9, atol=0.0):
-            return f"Your values are the reference's times a constant {ratio[0]:.4g}: check the scale factors."
-    if got[i].size == 1:
-        return (f"The first mismatch is at input {inputs[i]!r}: yours {got[i].item():.6g}, "
-                f"reference {exp[i].item():.6g}.")
-    return f"The first mismatch is at input {inputs[i]!r} (largest |Δ| there: {_gap(got[i], exp[i]):.1e})."

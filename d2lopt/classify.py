@@ -6,11 +6,12 @@ the rate for update t is set *before* update t, and the rate every update actual
 recorded, read from the optimizer at the moment of ``trainer.step()``.
 """
 import dataclasses
-import math
 
 import torch
 
-from d2lopt.utils import Accumulator
+from d2lopt.animator import Animator
+from d2lopt.schedulefree import evaluating, is_schedule_free
+from d2lopt.utils import Accumulator, Divergence
 from d2lopt.validate import check_int
 
 __all__ = ["accuracy", "evaluate_accuracy_gpu", "History", "train"]
@@ -53,7 +54,8 @@ def evaluate_accuracy_gpu(net, data_iter, device=None):
 class History:
     """What `train` measured. Per epoch: ``train_loss``, ``train_acc`` (running averages over the
     epoch's updates), ``test_acc``; per update: ``lr``, the rate that update used. ``epochs`` is the
-    number of completed epochs; ``diverged`` is True if a non-finite loss stopped training."""
+    number of completed epochs; ``diverged`` is True if training stopped because the loss
+    diverged (`d2lopt.utils.Divergence`: non-finite, or over 100 times the first loss)."""
     train_loss: list = dataclasses.field(default_factory=list)
     train_acc: list = dataclasses.field(default_factory=list)
     test_acc: list = dataclasses.field(default_factory=list)
@@ -90,9 +92,10 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
     train mode for the updates and test accuracy is measured at its average x (models with
     BatchNorm also need their running statistics recomputed at x; see d2lopt.schedulefree).
     ``loss`` must return the mean over the batch (like ``nn.CrossEntropyLoss()``). ``animate``:
-    if truthy, a live ``d2lopt.plotting.Animator`` of loss and accuracies per epoch. Prints one
-    summary line unless ``verbose=False``; a non-finite loss stops training with a message and
-    ``history.diverged = True``.
+    if truthy, a live ``d2lopt.animator.Animator`` of loss and accuracies per epoch. Prints one
+    summary line unless ``verbose=False``. A minibatch loss that is non-finite or over 100 times
+    the first one (`d2lopt.utils.Divergence`) stops training before its update, with
+    ``history.diverged = True`` and, if verbose, the message every trainer prints.
     """
     num_epochs = check_int("num_epochs", num_epochs, low=1)
     if step_scheduler not in ("epoch", "update"):
@@ -106,20 +109,18 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
     device = torch.device(device)
     net.to(device)
     # Schedule-free optimizers take gradients at y but are evaluated at x (see d2lopt.schedulefree).
-    schedule_free = hasattr(trainer, "train_mode") and callable(getattr(trainer, "eval", None))
+    schedule_free = is_schedule_free(trainer)
     if schedule_free:
-        from d2lopt.schedulefree import evaluating
         trainer.train()
-    history, animator = History(), None
+    history, animator, divergence = History(), None, Divergence()
     if animate:
-        from d2lopt.plotting import Animator
         animator = Animator(xlabel="epoch", xlim=[0, num_epochs],
                             legend=["train loss", "train acc", "test acc"])
     updates = 0
     for epoch in range(num_epochs):
         metric = Accumulator(3)  # sum of loss * batch size, number correct, number of examples
         net.train()
-        for X, y in train_iter:
+        for i, (X, y) in enumerate(train_iter):
             if callable(scheduler) and not is_torch:
                 lr = scheduler(updates if step_scheduler == "update" else epoch)
                 for group in trainer.param_groups:
@@ -129,10 +130,11 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
             y_hat = net(X)
             l = loss(y_hat, y)
             l_value = l.item()
-            if not math.isfinite(l_value):
+            if divergence.check(l_value):
                 history.diverged = True
                 if verbose:
-                    print(f"diverged: loss is {l_value} at epoch {epoch}, update {updates}; training stopped")
+                    per_epoch = len(train_iter) if hasattr(train_iter, "__len__") else 0
+                    print(divergence.message(updates, epoch + (i / per_epoch if per_epoch else 0)))
                 return history
             l.backward()
             history.lr.append(float(trainer.param_groups[0]["lr"]))

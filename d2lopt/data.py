@@ -12,6 +12,9 @@ from torch.utils import data
 
 from d2lopt.validate import check_int
 
+# d2lopt.airfoil is imported inside the functions that use it: ``python -m d2lopt.airfoil``
+# (data/README.md) runs it as a script, and runpy warns if importing the package already did.
+
 __all__ = ["DATA_HUB", "DATA_URL", "DATA_DIR", "download", "load_array", "get_data_ch11",
            "load_airfoil"]
 
@@ -33,7 +36,7 @@ def _synthetic_path(name):
     from d2lopt import airfoil
     path = DATA_DIR / SYNTHETIC[name]
     if not path.exists():  # installed without the repository: rebuild it in a cache folder
-        cache = Path(os.environ.get("D2LOPT_CACHE", Path.home() / ".cache" / "d2lopt"))
+        cache = Path(os.environ.get("D2L_CACHE", Path.home() / ".cache" / "d2lopt"))
         cache.mkdir(parents=True, exist_ok=True)
         # The generator's source is part of the name, so an edited generator never reads a
         # stale cache.

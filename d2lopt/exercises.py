@@ -2,9 +2,10 @@
 
 Every helper either prints one line ``[check <name>] pass`` or raises
 ``AssertionError("<name>: <hint>")``; the hint says what to look at, never the answer.
-When the environment variable ``D2LOPT_GRADE_LOG`` names a file, each call also appends
+When the environment variable ``D2L_GRADE_LOG`` names a file, each call also appends
 one JSON line ``{"check": name, "passed": bool, "hint": str | None, "detail": str | None}``
-to it. ``tools/grade.py`` reads that file instead of trusting what a cell prints.
+to it, for tools that want a record of the checks. ``tools/grade.py`` does not use these
+helpers at all: it grades each exercise from its own trusted specs, outside the student's code.
 
 >>> from d2lopt import exercises
 >>> exercises.check_close("sum", 0.1 + 0.2, 0.3, hint="add the two numbers")
@@ -16,7 +17,7 @@ import os
 
 import numpy as np
 
-GRADE_LOG_ENV = "D2LOPT_GRADE_LOG"
+GRADE_LOG_ENV = "D2L_GRADE_LOG"
 
 __all__ = ["GRADE_LOG_ENV", "check_close", "check_true", "check_optimizer"]
 
@@ -61,11 +62,21 @@ def _as_float_array(x):
     return np.asarray(x, dtype=np.float64)
 
 
+def _holds_none(x, depth=0):
+    """Is ``x`` None, or a (nested) list or tuple holding None? (np.asarray turns None into NaN.)"""
+    if x is None:
+        return True
+    if isinstance(x, (list, tuple)) and depth < 3:
+        return any(_holds_none(v, depth + 1) for v in x)
+    return False
+
+
 def check_close(name, got, expected, *, rtol=1e-5, atol=1e-8, hint):
     """Check ``|got - expected| <= atol + rtol * |expected|`` elementwise.
 
     ``got`` and ``expected`` may be numbers, (nested) sequences, numpy arrays or torch
-    tensors; they must have the same shape, and a NaN or inf in ``got`` fails. On failure
+    tensors; they must have the same shape, and a NaN or inf in ``got`` fails. A ``got`` of None
+    (or holding None) fails with a reminder to ``return`` the result. On failure
     the message carries the hint and the largest absolute gap, never the expected value.
     """
     _validate_name(name)
@@ -77,6 +88,8 @@ def check_close(name, got, expected, *, rtol=1e-5, atol=1e-8, hint):
         want = _as_float_array(expected)
     except (TypeError, ValueError) as err:
         raise TypeError(f"expected must be numeric (number, sequence, array or tensor): {err}") from None
+    if _holds_none(got):
+        return _report(name, False, hint, "got None: does your function end with a return statement?")
     try:
         have = _as_float_array(got)
     except (TypeError, ValueError):

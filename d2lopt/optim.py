@@ -1,9 +1,9 @@
 """Optimizers that torch.optim lacks, each a pure update function plus a thin Optimizer shell.
 
 * :class:`Yogi` (Zaheer et al. 2018), here.
-* :class:`ScheduleFreeSGD`, :class:`ScheduleFreeAdamW` and :func:`evaluating`
-  (Defazio et al. 2024) live in :mod:`d2lopt.schedulefree`; they are also reachable as
-  ``d2lopt.optim.ScheduleFreeSGD`` etc.
+* :class:`ScheduleFreeSGD`, :class:`ScheduleFreeAdamW`, :func:`evaluating` and
+  :func:`is_schedule_free` (Defazio et al. 2024) live in :mod:`d2lopt.schedulefree`; they are
+  re-exported here, so ``d2lopt.optim.ScheduleFreeSGD`` etc. work too.
 
 Hyperparameters are validated by `d2lopt.validate` (messages name the argument and the
 allowed range).
@@ -12,10 +12,11 @@ import math
 
 import torch
 
+from d2lopt.schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD, evaluating, is_schedule_free
 from d2lopt.validate import CheckedGroups, check_betas, check_number
 
 __all__ = ["Yogi", "yogi_update", "init_yogi_state",
-           "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating"]
+           "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating", "is_schedule_free"]
 
 
 def init_yogi_state(param, initial_accumulator=1e-6):
@@ -113,13 +114,3 @@ class Yogi(CheckedGroups, torch.optim.Optimizer):
                 p.sub_(delta)
         return loss
 
-
-_SCHEDULE_FREE_NAMES = ("ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating")
-
-
-def __getattr__(name):
-    # Imported on first use, so that importing d2lopt.optim stays light.
-    if name in _SCHEDULE_FREE_NAMES:
-        from d2lopt import schedulefree
-        return getattr(schedulefree, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,12 @@
-"""Figure helpers with the book's names (`plot`, `show_trace_2d`, `Animator`, ...).
+"""Figure helpers with the book's names (`plot`, `annotate`, `show_trace_2d`, ...); the live
+`Animator` is in `d2lopt.animator`.
 
 Differences from the book, on purpose: `plot` honours the figure size you set; every helper
-accepts ``ax=``/``axes=`` and sets no global state besides what its name says; contour bounds
-follow the trajectories; the live plot updates one display handle and is a single static figure
-under tests (``D2L_NO_ANIMATION=1``) and outside IPython.
+takes ``ax=None`` (`plot` also the book's ``axes=``), returns the Axes it drew on, and sets no
+global state besides what its name says; `plot` clears only the Axes it picked itself (the
+current one, as the book does), never one you passed; contour bounds follow the trajectories.
 """
 import math
-import os
-import time
-import weakref
 
 import matplotlib
 import numpy as np
@@ -18,7 +16,7 @@ from matplotlib import pyplot as plt
 from d2lopt.validate import check_points_2d, check_some_finite
 
 __all__ = ["plt", "use_svg_display", "set_figsize", "set_axes", "plot", "annotate", "show_trace",
-           "show_trace_2d", "show_paths", "plot_histories", "Animator"]
+           "show_trace_2d", "show_paths", "plot_histories"]
 
 DEFAULT_FMTS = ("-", "m--", "g-.", "r:", "c-", "y--", "k-.", "b:")
 
@@ -40,7 +38,7 @@ def set_figsize(figsize=(3.5, 2.5)):
 
 
 def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
-    """Label, scale and limit an Axes (the book's argument order)."""
+    """Label, scale and limit an Axes (the book's argument order); returns ``axes``."""
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_xscale(xscale)
@@ -52,6 +50,7 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
     if legend:
         axes.legend(legend)
     axes.grid(True)
+    return axes
 
 
 def _to_numpy(x):
@@ -67,9 +66,17 @@ def _new_axes(figsize=None):
 
 
 def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale="linear",
-         yscale="linear", fmts=DEFAULT_FMTS, figsize=None, axes=None):
-    """Plot one or several series. ``figsize=None`` keeps the size set by `set_figsize`.
-    Raises ValueError when there is nothing to draw (no data, or only NaN/inf)."""
+         yscale="linear", fmts=DEFAULT_FMTS, figsize=None, axes=None, *, ax=None):
+    """Plot one or several series on ``ax`` (or the book's ``axes=``); return that Axes.
+
+    Without one, it draws on the current Axes, cleared first as in the book (a new figure of
+    ``figsize`` if given; ``figsize=None`` keeps the size set by `set_figsize`). An Axes you pass
+    is drawn on as it is, never cleared. Raises ValueError when there is nothing to draw (no
+    data, or only NaN/inf).
+    """
+    if ax is not None and axes is not None and ax is not axes:
+        raise TypeError("plot: give ax or its alias axes, not both")
+    ax = ax if ax is not None else axes
     name = "X" if Y is None else "Y"
     if len(X) == 0 or (Y is not None and len(Y) == 0):  # has_one_axis would index x[0]
         check_some_finite("X" if len(X) == 0 else "Y", [])
@@ -87,24 +94,28 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
     if len(X) != len(Y):
         X = X * len(Y)
     check_some_finite(name, Y)
-    axes = axes if axes is not None else _new_axes(figsize)
-    axes.cla()
+    if ax is None:
+        ax = _new_axes(figsize)
+        ax.cla()
     for x, y, fmt in zip(X, Y, fmts * (len(Y) // len(fmts) + 1)):
         if len(x):
-            axes.plot(_to_numpy(x), _to_numpy(y), fmt)
+            ax.plot(_to_numpy(x), _to_numpy(y), fmt)
         else:
-            axes.plot(_to_numpy(y), fmt)
-    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+            ax.plot(_to_numpy(y), fmt)
+    return set_axes(ax, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
 
 
 def annotate(text, xy, xytext, ax=None):
-    """An arrow from ``xytext`` to ``xy`` labelled ``text``."""
+    """An arrow from ``xytext`` to ``xy`` labelled ``text``, on ``ax`` (default: the current
+    Axes); returns the Axes."""
     ax = ax if ax is not None else plt.gca()
     ax.annotate(text, xy=xy, xytext=xytext, arrowprops=dict(arrowstyle="->"))
+    return ax
 
 
 def show_trace(results, f, ax=None, label=None):
-    """Draw the 1-D function ``f`` and the iterates ``results`` of a 1-D optimizer on it."""
+    """Draw the 1-D function ``f`` and the iterates ``results`` of a 1-D optimizer on it, on
+    ``ax`` (default: the current Axes); returns the Axes."""
     pts = np.array([float(r) for r in results])
     check_some_finite("results", [pts])
     finite = pts[np.isfinite(pts)]
@@ -117,6 +128,7 @@ def show_trace(results, f, ax=None, label=None):
     ax.set_ylabel("f(x)")
     if label:
         ax.legend()
+    return ax
 
 
 def _paths_as_dict(results, name="paths"):
@@ -177,9 +189,10 @@ def show_paths(f, paths, ax=None, levels=15, extra_points=(), title=None):
 
 
 def show_trace_2d(f, results, ax=None):
-    """The book's helper: contours of ``f`` and the trajectory ``results`` (or a dict of them)."""
+    """The book's helper: contours of ``f`` and the trajectory ``results`` (or a dict of them),
+    drawn by `show_paths` on ``ax`` (default: the current Axes); returns the Axes."""
     _paths_as_dict(results, "results")  # so that an empty trajectory is named as `results`
-    show_paths(f, results, ax=ax)
+    return show_paths(f, results, ax=ax)
 
 
 def plot_histories(histories, x="time", ax=None, logx=None, title=None):
@@ -205,94 +218,3 @@ def plot_histories(histories, x="time", ax=None, logx=None, title=None):
     if title:
         ax.set_title(title)
     return ax
-
-
-def _animation_wanted():
-    if os.environ.get("D2L_NO_ANIMATION"):
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-_LIVE = weakref.WeakSet()  # live animators with a redraw pending at the end of the cell
-
-
-def _flush_live(*_):
-    for anim in list(_LIVE):
-        anim.show()
-    _LIVE.clear()
-
-
-class Animator:
-    """Plot data incrementally: ``animator.add(x, (y1, y2))``; ``None`` values are skipped.
-
-    Live in Jupyter: one display handle, redrawn at most every ``interval`` seconds and once
-    more when the cell ends. Static (a single figure shown once) under tests, in scripts and
-    when ``D2L_NO_ANIMATION`` is set, or when ``live=False``.
-    """
-
-    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
-                 xscale="linear", yscale="linear", fmts=DEFAULT_FMTS, nrows=1, ncols=1,
-                 figsize=(3.5, 2.5), live=None, interval=0.5):
-        self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
-        self.axes = np.atleast_1d(axes).ravel()
-        self.legend, self.fmts = legend, fmts
-        self.X, self.Y, self._lines = None, None, None
-        set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, None)
-        self._ylim = ylim
-        self.live = _animation_wanted() if live is None else live
-        self.interval, self._last_draw, self._handle = interval, 0.0, None
-        if self.live:  # the display handle owns the figure; pyplot must not show it again
-            plt.close(self.fig)
-            self._last_draw = time.perf_counter()  # a run shorter than `interval` draws once
-            self._register_flush()
-
-    def _register_flush(self):
-        from IPython import get_ipython
-        shell = get_ipython()
-        if shell is not None and _flush_live not in shell.events.callbacks["post_run_cell"]:
-            shell.events.register("post_run_cell", _flush_live)
-
-    def add(self, x, y):
-        if not hasattr(y, "__len__"):
-            y = [y]
-        n = len(y)
-        if not hasattr(x, "__len__"):
-            x = [x] * n
-        if self.X is None:
-            self.X, self.Y = [[] for _ in range(n)], [[] for _ in range(n)]
-            ax = self.axes[0]
-            self._lines = [ax.plot([], [], fmt)[0]
-                           for fmt, _ in zip(self.fmts * (n // len(self.fmts) + 1), range(n))]
-            if self.legend:
-                for line, label in zip(self._lines, self.legend):
-                    line.set_label(label)
-                ax.legend()
-        for i, (a, b) in enumerate(zip(x, y)):
-            if a is not None and b is not None:
-                self.X[i].append(float(a))
-                self.Y[i].append(float(b))
-        for line, xs, ys in zip(self._lines, self.X, self.Y):
-            line.set_data(xs, ys)
-        ax = self.axes[0]
-        ax.relim()
-        ax.autoscale_view(scalex=ax.get_autoscalex_on(), scaley=self._ylim is None)
-        if self.live:
-            _LIVE.add(self)
-            if time.perf_counter() - self._last_draw >= self.interval:
-                self.show()
-
-    def show(self):
-        """Redraw now (live mode); in static mode pyplot shows the figure at the end of the cell."""
-        if not self.live:
-            return
-        from IPython.display import display
-        if self._handle is None:
-            self._handle = display(self.fig, display_id=True)
-        else:
-            self._handle.update(self.fig)
-        self._last_draw = time.perf_counter()

@@ -42,7 +42,7 @@ import torch
 
 from d2lopt.validate import CheckedGroups, check_betas, check_int, check_number
 
-__all__ = ["ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating",
+__all__ = ["ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating", "is_schedule_free",
            "schedule_free_coefficients", "schedule_free_update"]
 
 
@@ -82,6 +82,16 @@ def evaluating(optimizer):
     finally:
         if was_training:
             optimizer.train()
+
+
+def is_schedule_free(optimizer):
+    """Does ``optimizer`` follow the schedule-free protocol: a ``train_mode`` flag and
+    ``train()``/``eval()`` methods that move the parameters between y and x?
+
+    Duck-typed, so an optimizer from facebookresearch/schedule_free with the same protocol counts
+    too. The trainers use it to switch such an optimizer to train mode and to evaluate at x.
+    """
+    return hasattr(optimizer, "train_mode") and callable(getattr(optimizer, "eval", None))
 
 
 def _at_least_0(name, value):

@@ -6,8 +6,8 @@ changes nothing. Each schedule is a frozen dataclass named like its constructor,
 the call that rebuilds it. Schedules with an end (``polynomial``, ``cosine``, ``one_cycle``,
 ``linear``) hold their final value after it; torch's ``CosineAnnealingLR`` rises again instead.
 
-``attach(optimizer, s)`` drives a torch optimizer: with the usual ``opt.step(); sched.step()`` loop,
-update ``t`` runs at exactly ``s(t)``.
+``attach(optimizer, s)`` (from `d2lopt.lr_scheduler`, re-exported here) drives a torch optimizer:
+with the usual ``opt.step(); sched.step()`` loop, update ``t`` runs at exactly ``s(t)``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import dataclasses
 import functools
 import math
 
-from d2lopt.validate import check_int, check_number
+from d2lopt.lr_scheduler import ScheduleLR, attach
+from d2lopt.validate import check_callable, check_int, check_number, optional
 
 __all__ = ["constant", "square_root", "factor", "multi_step", "exponential", "polynomial",
            "cosine", "triangular", "cosine_restarts", "one_cycle", "warmup", "linear",
@@ -24,30 +25,17 @@ __all__ = ["constant", "square_root", "factor", "multi_step", "exponential", "po
 _frozen = dataclasses.dataclass(frozen=True)
 
 
-def _number(name, value, low=0.0, high=math.inf, low_open=False):
-    """Return ``value`` as a float, or raise naming ``name`` and the allowed range."""
-    return check_number(name, value, low=low, high=None if high == math.inf else high,
-                        low_open=low_open)
-
-
-def _integer(name, value, low=0):
-    """Return ``value`` as an int >= ``low``, or raise naming ``name``."""
-    return check_int(name, value, low=low)
-
-
 def _cos_anneal(start, end, frac):
     """Half a cosine from ``start`` (frac = 0) to ``end`` (frac = 1)."""
     return end + (start - end) * (1.0 + math.cos(math.pi * frac)) / 2.0
 
 
-_RATE = _number                                                    # finite, >= 0
-_POSITIVE = functools.partial(_number, low_open=True)              # finite, > 0
-_DECAY = functools.partial(_number, high=1.0, low_open=True)       # in (0, 1]
-_STEPS = functools.partial(_integer, low=1)                        # int >= 1
-
-
-def _optional(check):
-    return lambda name, value: None if value is None else check(name, value)
+_RATE = functools.partial(check_number, low=0.0)                          # finite, >= 0
+_POSITIVE = functools.partial(check_number, low=0.0, low_open=True)       # finite, > 0
+_DECAY = functools.partial(check_number, low=0.0, high=1.0, low_open=True)  # in (0, 1]
+_FRACTION = functools.partial(check_number, low=0.0, high=1.0)            # in [0, 1]
+_COUNT = functools.partial(check_int, low=0)                              # int >= 0
+_STEPS = functools.partial(check_int, low=1)                              # int >= 1
 
 
 class _Schedule:
@@ -59,7 +47,7 @@ class _Schedule:
             object.__setattr__(self, name, check(name, getattr(self, name)))
 
     def __call__(self, t):
-        return float(self._lr(_integer("t", t)))
+        return float(self._lr(_COUNT("t", t)))
 
 
 @_frozen
@@ -101,7 +89,7 @@ class factor(_Schedule):
 def _milestones(name, value):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(f"{name} must be a sequence of ints >= 0, got {value!r}")
-    return tuple(sorted(_integer(name, m) for m in value))
+    return tuple(sorted(_COUNT(name, m) for m in value))
 
 
 @_frozen
@@ -172,7 +160,7 @@ class cosine(_Schedule):
     warmup_steps: int = 0
     warmup_begin_lr: float | None = None
     _checks = {"base_lr": _RATE, "total_steps": _STEPS, "final_lr": _RATE,
-               "warmup_steps": _integer, "warmup_begin_lr": _optional(_RATE)}
+               "warmup_steps": _COUNT, "warmup_begin_lr": optional(_RATE)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -201,7 +189,7 @@ class triangular(_Schedule):
     step_size_up: int
     step_size_down: int | None = None
     _checks = {"base_lr": _RATE, "max_lr": _RATE, "step_size_up": _STEPS,
-               "step_size_down": _optional(_STEPS)}
+               "step_size_down": optional(_STEPS)}
 
     def _lr(self, t):
         up = float(self.step_size_up)
@@ -248,7 +236,7 @@ class one_cycle(_Schedule):
     div_factor: float = 25.0
     final_div_factor: float = 1e4
     _checks = {"max_lr": _RATE, "total_steps": _STEPS,
-               "pct_start": functools.partial(_number, high=1.0),
+               "pct_start": _FRACTION,
                "div_factor": _POSITIVE, "final_div_factor": _POSITIVE}
 
     def __post_init__(self):
@@ -265,12 +253,6 @@ class one_cycle(_Schedule):
         return _cos_anneal(self.max_lr, start / self.final_div_factor, (t - peak) / (last - peak))
 
 
-def _callable(name, value):
-    if not callable(value):
-        raise TypeError(f"{name} must be callable as {name}(t), got {value!r}")
-    return value
-
-
 @_frozen
 class warmup(_Schedule):
     """Put a linear warmup of W = warmup_steps in front of any schedule s.
@@ -283,7 +265,8 @@ class warmup(_Schedule):
     schedule: _Schedule
     warmup_steps: int
     begin_lr: float | None = None
-    _checks = {"schedule": _callable, "warmup_steps": _STEPS, "begin_lr": _optional(_RATE)}
+    _checks = {"schedule": functools.partial(check_callable, what="callable as schedule(t)"),
+               "warmup_steps": _STEPS, "begin_lr": optional(_RATE)}
 
     def _lr(self, t):
         w, begin = self.warmup_steps, self.begin_lr
@@ -312,23 +295,5 @@ class linear(_Schedule):
 
 def values(schedule, steps):
     """The rates ``[schedule(0), ..., schedule(steps - 1)]`` as floats, for tables and plots."""
-    return [float(schedule(t)) for t in range(_integer("steps", steps, 0))]
+    return [float(schedule(t)) for t in range(_COUNT("steps", steps))]
 
-
-def attach(optimizer, schedule):
-    """Drive ``optimizer``'s learning rates by ``schedule``: returns a ``ScheduleLR``.
-
-    ``schedule`` is one schedule for every param group, or a sequence with one per group. The
-    value is the group's rate itself, not a factor of its initial lr: to scale groups
-    differently, pass one schedule per group (e.g. ``[cosine(1e-3, T), cosine(1e-2, T)]``).
-    """
-    from d2lopt._lr_adapter import ScheduleLR
-    return ScheduleLR(optimizer, schedule)
-
-
-def __getattr__(name):
-    # ScheduleLR lives with the other torch-side code; imported on first use.
-    if name == "ScheduleLR":
-        from d2lopt._lr_adapter import ScheduleLR
-        return ScheduleLR
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,8 @@
 They return data (a `History`) and leave drawing to `d2lopt.plotting`. Fixes over the book:
 logging every ``log_every`` examples whatever the batch size, the last point always logged,
 evaluation under ``torch.no_grad()``, ``device=``, the feature count read from the data, and a
-diverging run reported as such.
+diverging run reported as such (the rule is `d2lopt.utils.Divergence`: a non-finite loss, or one
+above 100 times the first logged loss, stops the run).
 """
 import contextlib
 import functools
@@ -13,9 +14,11 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from d2lopt.plotting import Animator
-from d2lopt.utils import Timer, format_seconds, try_gpu
-from d2lopt.validate import check_int, check_mapping, check_number, check_returned
+from d2lopt.animator import Animator
+from d2lopt.problems import Problem
+from d2lopt.schedulefree import evaluating, is_schedule_free
+from d2lopt.utils import Divergence, Timer, format_seconds, try_gpu
+from d2lopt.validate import check_callable, check_int, check_mapping, check_number, check_returned
 
 __all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "History",
            "train_ch11", "train_concise_ch11"]
@@ -50,8 +53,7 @@ def train_2d(trainer, steps=20, f_grad=None, x0=(-5.0, -2.0), verbose=True):
     list of the ``steps + 1`` points visited.
     """
     steps = check_int("steps", steps, low=1)
-    if not callable(trainer):
-        raise TypeError(f"trainer must be callable, got {type(trainer).__name__}")
+    check_callable("trainer", trainer)
     x1, x2, s1, s2 = float(x0[0]), float(x0[1]), 0, 0
     results = [(x1, x2)]
     for i in range(steps):
@@ -75,7 +77,6 @@ def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=N
     Returns a ``(steps + 1, 2)`` tensor of the points visited; a run that overflows keeps its
     non-finite points so the caller can see it diverged.
     """
-    from d2lopt.problems import Problem
     steps = check_int("steps", steps, low=1)
     if isinstance(f, Problem):
         x0 = f.x0 if x0 is None else x0
@@ -124,20 +125,19 @@ class History(tuple):
         pass
 
 
-def _check_common(data_iter, num_epochs, log_every, trainer_fn):
-    if not callable(trainer_fn):
-        raise TypeError(f"trainer_fn must be callable, got {type(trainer_fn).__name__}")
+def _check_args(data_iter, num_epochs, log_every, trainer_fn, hyperparams, schedule):
+    """The arguments both trainers share, in the order a reader would fix them."""
+    check_callable("trainer_fn", trainer_fn)
     check_int("num_epochs", num_epochs, low=1)
     check_int("log_every", log_every, low=1)
     if len(data_iter) == 0:
         raise ValueError("data_iter is empty")
-
-
-def _check_lrs(hyperparams):
     check_mapping("hyperparams", hyperparams)
     for key in ("lr", "learning_rate"):
         if key in hyperparams:
             check_number(f"hyperparams['{key}']", hyperparams[key], low=0.0)
+    if schedule is not None:
+        check_callable("schedule", schedule, "None or a callable lr = s(t) (see d2lopt.schedules)")
 
 
 def _full_data(data_iter, device):
@@ -153,12 +153,6 @@ def _num_features(data_iter):
     return next(iter(data_iter))[0].shape[1]
 
 
-def _check_schedule(schedule):
-    if schedule is not None and not callable(schedule):
-        raise TypeError("schedule must be None or a callable lr = s(t) (see d2lopt.schedules), "
-                        f"got {type(schedule).__name__}")
-
-
 def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, verbose,
          at_eval_point=None):
     """The loop both trainers share. ``step(X, y, t)`` makes update t and returns its loss."""
@@ -169,7 +163,7 @@ def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, 
     n_batches = len(data_iter)
     times, losses, epochs, examples = [], [], [], []
     seen, updates, next_log, elapsed = 0, 0, log_every, 0.0
-    diverged = False
+    divergence = Divergence()   # checks the logged losses, and any non-finite minibatch loss
 
     def log(epoch_pos):
         nonlocal elapsed
@@ -192,23 +186,22 @@ def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, 
             seen, updates = seen + X.shape[0], updates + 1
             last = epoch == num_epochs - 1 and i == n_batches - 1
             if not math.isfinite(batch_loss):
-                diverged = True
-            if diverged or seen >= next_log or last:
+                divergence.check(batch_loss)
+            if divergence.diverged or seen >= next_log or last:
                 value = log(epoch + (i + 1) / n_batches)
                 next_log = (seen // log_every + 1) * log_every
-                diverged = diverged or not math.isfinite(value)
-            if diverged:
+                divergence.check(value)
+            if divergence.diverged:
                 break
-        if diverged:
+        if divergence.diverged:
             break
     if animator is not None and animator.live:
         animator.show()
-    if verbose and diverged:
-        print(f"diverged: loss became {losses[-1]} after {updates} updates "
-              f"(epoch {epochs[-1]:.2f}); try a smaller learning rate")
+    if verbose and divergence.diverged:
+        print(divergence.message(updates, epochs[-1]))
     elif verbose:
         print(f"loss: {losses[-1]:.3f}, {format_seconds(elapsed / num_epochs)}/epoch")
-    return History(times, losses, epochs, examples, diverged, updates)
+    return History(times, losses, epochs, examples, divergence.diverged, updates)
 
 
 def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num_epochs=2, *,
@@ -222,17 +215,18 @@ def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num
     and checked against it). Returns a `History` (``times, losses = train_ch11(...)``).
 
     Keywords beyond the book: ``device``; ``schedule`` (a callable ``lr = s(t)``, e.g. from
-    d2lopt.schedules: ``hyperparams['lr']`` is set to ``s(t)`` before update t); ``animate``
+    d2lopt.schedules: the lr that ``trainer_fn`` reads is set to ``s(t)`` before update t, in a
+    copy of ``hyperparams``, so the caller's dict keeps its lr); ``animate``
     (None: live in Jupyter unless D2L_NO_ANIMATION is set; False: one static figure);
     ``plot=False`` draws nothing; ``verbose=False`` prints nothing.
     """
-    _check_common(data_iter, num_epochs, log_every, trainer_fn)
-    _check_lrs(hyperparams)
-    _check_schedule(schedule)
+    _check_args(data_iter, num_epochs, log_every, trainer_fn, hyperparams, schedule)
     device = device if device is not None else try_gpu()
     dim = _num_features(data_iter)
     if feature_dim is not None and check_int("feature_dim", feature_dim, low=1) != dim:
         raise ValueError(f"feature_dim is {feature_dim} but the data has {dim} features")
+    if schedule is not None:
+        hyperparams = dict(hyperparams)     # the schedule writes 'lr': never into the caller's dict
     w = torch.normal(mean=0.0, std=0.01, size=(dim, 1), device=device, requires_grad=True)
     b = torch.zeros(1, device=device, requires_grad=True)
     states = _states_to(states, device)
@@ -272,18 +266,14 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
     ``schedule`` (a callable ``lr = s(t)``) sets every param group's lr before update t; the
     other keywords are as in `train_ch11`.
     """
-    _check_common(data_iter, num_epochs, log_every, trainer_fn)
-    _check_lrs(hyperparams)
-    _check_schedule(schedule)
+    _check_args(data_iter, num_epochs, log_every, trainer_fn, hyperparams, schedule)
     device = device if device is not None else try_gpu()
     net = nn.Sequential(nn.Linear(_num_features(data_iter), 1)).to(device)
     nn.init.normal_(net[0].weight, std=0.01)
     optimizer = trainer_fn(net.parameters(), **hyperparams)
     loss = nn.MSELoss(reduction="none")
     at_eval_point = None
-    if hasattr(optimizer, "train_mode") and callable(getattr(optimizer, "eval", None)):
-        # schedule-free: updates at y, the logged loss at the averaged x
-        from d2lopt.schedulefree import evaluating
+    if is_schedule_free(optimizer):     # updates at y, the logged loss at the averaged x
         optimizer.train()
         at_eval_point = functools.partial(evaluating, optimizer)
 

@@ -1,4 +1,5 @@
 """Devices, timing, running sums and seeding: the small utilities every section uses."""
+import math
 import os
 import random
 import time
@@ -9,7 +10,7 @@ import torch
 from d2lopt.validate import check_int
 
 __all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything",
-           "format_seconds"]
+           "format_seconds", "DIVERGENCE_FACTOR", "Divergence"]
 
 
 def cpu():
@@ -110,3 +111,40 @@ def seed_everything(seed=0):
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
 
+
+DIVERGENCE_FACTOR = 100
+
+
+class Divergence:
+    """The one rule by which every trainer declares a run diverged, and the line it prints.
+
+    A run has diverged when a loss it observes is NaN or infinite, or exceeds
+    ``DIVERGENCE_FACTOR`` (100) times the first loss it observed. For a loss >= 0, a hundredfold
+    rise is no bumpy start: the step size is past the stability limit (airfoil at minibatch 640
+    and lr 0.64: 0.49 -> 2683). ``check(loss)`` records the first finite loss as the reference
+    and returns whether the run has diverged (once it has, it stays so; ``loss`` is then the
+    value that decided it); ``message(updates, epoch)`` is what a verbose trainer prints.
+    """
+
+    def __init__(self, factor=DIVERGENCE_FACTOR):
+        self.factor, self.first, self.loss, self.diverged = factor, None, None, False
+
+    def check(self, loss):
+        if self.diverged:
+            return True
+        loss = float(loss)
+        if self.first is None and math.isfinite(loss):
+            self.first = loss
+        if not math.isfinite(loss) or 0 < self.first * self.factor < loss:
+            self.diverged, self.loss = True, loss
+        return self.diverged
+
+    def message(self, updates, epoch):
+        """``diverged: the loss ... after <updates> updates (epoch <epoch>); training stopped ...``"""
+        if math.isfinite(self.loss):
+            what = (f"the loss reached {self.loss:.4g}, over {self.factor:g} times its first "
+                    f"value {self.first:.4g},")
+        else:
+            what = f"the loss became {self.loss}"
+        return (f"diverged: {what} after {updates} updates (epoch {epoch:.2f}); training "
+                "stopped: try a smaller learning rate")

@@ -7,8 +7,8 @@ from numbers import Integral, Real
 import numpy as np
 
 __all__ = ["is_int", "check_number", "check_int", "check_betas", "check_mapping",
-           "check_finite_rows", "check_some_finite", "check_points_2d",
-           "check_returned", "CheckedGroups"]
+           "check_callable", "optional", "check_finite_rows", "check_some_finite",
+           "check_points_2d", "check_returned", "CheckedGroups"]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -71,6 +71,18 @@ def check_mapping(name, value, example="{'lr': 0.1}"):
         raise TypeError(f"{name} must be a dict such as {example}, got "
                         f"{type(value).__name__} {value!r}")
     return value
+
+
+def check_callable(name, value, what="callable"):
+    """Return ``value`` if it is callable, else raise ``TypeError("<name> must be <what>, ...")``."""
+    if not callable(value):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def optional(check):
+    """The check ``check(name, value)`` that also lets None through (an unset option)."""
+    return lambda name, value: None if value is None else check(name, value)
 
 
 def check_finite_rows(where, table, rows=None, *, limit=FLOAT32_MAX):

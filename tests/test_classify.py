@@ -1,7 +1,5 @@
 """Tests of d2lopt.classify: accuracy, evaluation, and the trainer's learning-rate rule."""
 import re
-import sys
-import types
 import warnings
 
 import pytest
@@ -180,7 +178,7 @@ def test_animate_feeds_an_animator(monkeypatch):
         def add(self, x, y):
             added.append((x, tuple(y)))
 
-    monkeypatch.setitem(sys.modules, "d2lopt.plotting", types.SimpleNamespace(Animator=FakeAnimator))
+    monkeypatch.setattr(classify, "Animator", FakeAnimator)
     net, loader = _tiny_problem()
     h = classify.train(net, loader, loader, 2, nn.CrossEntropyLoss(),
                        torch.optim.SGD(net.parameters(), lr=0.1), "cpu", animate=True, verbose=False)
@@ -236,3 +234,31 @@ def test_train_handles_schedule_free_optimizers():
         classify.evaluate_accuracy_gpu = original
     assert len(h.test_acc) == 2 and evaluated_at == [False, False]  # measured at x (eval mode)
     assert opt.train_mode  # and back to y for further training
+
+
+def test_finite_blow_up_is_divergence_with_the_trainers_wording(capsys):
+    net, loader = _tiny_problem()      # 4 updates an epoch
+    calls = []
+
+    def loss(y_hat, y):  # 1000 times larger from the 7th update on: finite, but diverged
+        calls.append(None)
+        return nn.functional.cross_entropy(y_hat, y) * (1000.0 if len(calls) > 6 else 1.0)
+
+    history = classify.train(net, loader, loader, 3, loss,
+                             torch.optim.SGD(net.parameters(), lr=0.1), "cpu")
+    out = capsys.readouterr().out
+    assert history.diverged and history.epochs == 1 and len(history.lr) == 6
+    assert re.fullmatch(r"diverged: the loss reached [0-9.e+]+, over 100 times its first value "
+                        r"[0-9.]+, after 6 updates \(epoch 1\.50\); training stopped: try a "
+                        r"smaller learning rate\n", out)
+
+
+def test_schedule_free_detection_is_the_shared_one(monkeypatch):
+    from d2lopt import schedulefree
+    asked = []
+    monkeypatch.setattr(classify, "is_schedule_free",
+                        lambda opt: asked.append(opt) or schedulefree.is_schedule_free(opt))
+    net, loader = _tiny_problem()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    classify.train(net, loader, loader, 1, nn.CrossEntropyLoss(), opt, "cpu", verbose=False)
+    assert asked == [opt]

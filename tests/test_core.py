@@ -218,7 +218,7 @@ def test_installed_without_repository_regenerates_the_same_file(tmp_path, monkey
     from d2lopt import data
     committed = (data.DATA_DIR / "airfoil_like.dat").read_bytes()
     monkeypatch.setattr(data, "DATA_DIR", tmp_path / "no-repo")
-    monkeypatch.setenv("D2LOPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("D2L_CACHE", str(tmp_path / "cache"))
     path = data._synthetic_path("airfoil")
     assert path.parent == tmp_path / "cache" and path.read_bytes() == committed
 
@@ -247,3 +247,66 @@ def test_animator_live_uses_one_handle_and_throttles(monkeypatch):
     anim_fast.add(0, (1,))
     anim_fast.add(1, (2,))
     assert calls[2:] == ["display", "update"]
+
+
+def _fresh_ax():
+    return plot.plt.figure().gca()
+
+
+def test_every_plot_helper_draws_on_ax_and_returns_it():
+    f = problems.quadratic.f
+    h = d2l.History([0.1, 0.2], [0.3, 0.25], [1, 2], [10, 20])
+    calls = {
+        "plot": lambda ax: d2l.plot([0.0, 1.0], [[1.0, 2.0]], ax=ax),
+        "annotate": lambda ax: d2l.annotate("here", (0.5, 0.5), (0.1, 0.1), ax=ax),
+        "show_trace": lambda ax: d2l.show_trace([2.0, 1.0, 0.5], lambda x: x ** 2, ax=ax),
+        "show_trace_2d": lambda ax: d2l.show_trace_2d(f, [(1.0, 1.0), (0.5, 0.2)], ax=ax),
+        "show_paths": lambda ax: d2l.show_paths(f, [(1.0, 1.0), (0.5, 0.2)], ax=ax),
+        "plot_histories": lambda ax: d2l.plot_histories({"sgd": h}, ax=ax),
+        "set_axes": lambda ax: d2l.set_axes(ax, "x", "y", None, None, "linear", "linear", None),
+    }
+    for name, call in calls.items():
+        ax = _fresh_ax()
+        assert call(ax) is ax, name
+        assert ax.get_children() and (ax.lines or ax.texts or ax.collections or name == "set_axes")
+        plot.plt.close("all")
+        current = plot.plt.figure().gca()                  # ax=None: the current Axes
+        if name != "set_axes":
+            assert call(None) is current, name
+        plot.plt.close("all")
+
+
+def test_plot_keeps_the_books_axes_keyword_and_never_clears_a_passed_axes():
+    ax = _fresh_ax()
+    ax.plot([0, 1], [5, 5], "k-")                          # the caller's own drawing
+    assert d2l.plot([0.0, 1.0], [[1.0, 2.0]], axes=ax) is ax
+    assert d2l.plot([0.0, 1.0], [[3.0, 4.0]], ax=ax) is ax
+    assert len(ax.lines) == 3
+    with pytest.raises(TypeError, match="not both"):
+        d2l.plot([0.0, 1.0], [[1.0, 2.0]], ax=ax, axes=_fresh_ax())
+    plot.plt.close("all")
+
+
+def test_plot_without_axes_clears_the_current_one_as_the_book_does():
+    plot.plt.figure()
+    plot.plt.plot([0, 1], [5, 5])
+    ax = d2l.plot([0.0, 1.0], [[1.0, 2.0]])
+    assert ax is plot.plt.gca() and len(ax.lines) == 1
+    plot.plt.close("all")
+
+
+def test_divergence_rule():
+    from d2lopt.utils import DIVERGENCE_FACTOR, Divergence
+    assert DIVERGENCE_FACTOR == 100
+    rule = Divergence()
+    assert [rule.check(v) for v in (0.49, 0.3, 40.0, 49.0)] == [False] * 4   # 100 x 0.49 = 49
+    assert rule.check(49.01) and rule.check(0.1)                       # and it stays diverged
+    assert rule.message(12, 0.5) == (
+        "diverged: the loss reached 49.01, over 100 times its first value 0.49, after 12 updates "
+        "(epoch 0.50); training stopped: try a smaller learning rate")
+    nan_first = Divergence()
+    assert nan_first.check(float("nan")) and nan_first.first is None
+    assert nan_first.message(1, 0.01).startswith("diverged: the loss became nan after 1 updates")
+    assert not Divergence().check(float(np.float32(3.0)))
+    zero = Divergence()                                  # a perfect fit: only non-finite counts
+    assert not zero.check(0.0) and not zero.check(5.0) and zero.check(float("inf"))

@@ -475,3 +475,21 @@ def test_schedule_free_weights_use_the_running_max_lr_when_the_lr_drops(cls):
     assert opt.param_groups[0]["lr_max"] == 0.2
     opt.eval()
     torch.testing.assert_close(p.detach(), torch.tensor([-0.35], dtype=F64), rtol=0, atol=1e-7)
+
+
+def test_is_schedule_free_is_one_duck_typed_rule():
+    from d2lopt import optim, schedulefree
+    assert optim.is_schedule_free is schedulefree.is_schedule_free
+    w = [torch.zeros(2, requires_grad=True)]
+    assert all(optim.is_schedule_free(cls(w)) for cls in (ScheduleFreeSGD, ScheduleFreeAdamW))
+    assert not any(optim.is_schedule_free(o) for o in (torch.optim.SGD(w, lr=0.1), optim.Yogi(w)))
+
+    class Elsewhere(torch.optim.SGD):        # e.g. facebookresearch/schedule_free's optimizers
+        train_mode = False
+
+        def train(self):
+            self.train_mode = True
+
+        def eval(self):
+            self.train_mode = False
+    assert optim.is_schedule_free(Elsewhere(w, lr=0.1))

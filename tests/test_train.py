@@ -63,9 +63,80 @@ def test_divergence_is_reported(capsys):
     data_iter, dim = make_iter()
     h = d2l.train_ch11(sgd, None, {"lr": 100.0}, data_iter, dim, num_epochs=2)
     out = capsys.readouterr().out
-    assert h.diverged and "diverged" in out
-    assert not math.isfinite(h.losses[-1])
+    assert h.diverged and out.startswith("diverged: ") and out.count("\n") == 1
+    assert not math.isfinite(h.losses[-1]) or h.losses[-1] > 100 * h.losses[0]
     assert h.updates < 2 * len(data_iter)
+
+
+def blow_up_after(k, factor=1e4):
+    """A book-style SGD step that multiplies the parameters by ``factor`` at its k-th call: a
+    finite blow-up, such as minibatch 640 at lr 0.64 on airfoil (0.49 -> 2683)."""
+    calls = []
+
+    def step(params, states, hyperparams):
+        calls.append(None)
+        sgd(params, states, hyperparams)
+        if len(calls) == k:
+            with torch.no_grad():
+                for p in params:
+                    p.mul_(factor).add_(factor)
+    return step
+
+
+def test_finite_blow_up_is_divergence_and_stops_the_run(capsys):
+    data_iter, dim = make_iter()     # 30 updates an epoch; log_every=100: a point every 10
+    h = d2l.train_ch11(blow_up_after(12), None, {"lr": 0.01}, data_iter, dim, num_epochs=2,
+                       log_every=100, plot=False)
+    out = capsys.readouterr().out
+    assert all(math.isfinite(v) for v in h.losses) and h.losses[-1] > 100 * h.losses[0]
+    # Found at the next logged point (full-data losses, not noisy minibatch ones), then stopped.
+    assert h.diverged and h.updates == 20 and h.examples == [100, 200]
+    assert out.startswith("diverged: the loss reached ") and "after 20 updates" in out
+
+
+def test_losses_below_the_divergence_factor_are_not_divergence(capsys):
+    data_iter, dim = make_iter()
+    h = d2l.train_ch11(blow_up_after(12, factor=3.0), None, {"lr": 0.01}, data_iter, dim,
+                       num_epochs=1, log_every=100, plot=False)
+    assert not h.diverged and h.updates == 30 and h.losses[-1] < 100 * h.losses[0]
+    assert capsys.readouterr().out.startswith("loss: ")
+
+
+def test_non_finite_loss_is_divergence_with_the_same_wording(capsys):
+    def nan_step(params, states, hyperparams):
+        with torch.no_grad():
+            for p in params:
+                p.fill_(float("nan"))
+    data_iter, dim = make_iter()
+    h = d2l.train_ch11(nan_step, None, {"lr": 0.01}, data_iter, dim, plot=False)
+    out = capsys.readouterr().out
+    assert h.diverged and h.updates == 2 and math.isnan(h.losses[-1])
+    assert out == ("diverged: the loss became nan after 2 updates (epoch 0.07); training "
+                   "stopped: try a smaller learning rate\n")
+
+
+def test_concise_trainer_reports_a_finite_blow_up_the_same_way(capsys):
+    # MSELoss on standard-normal features: Hessian ~ 2I, so SGD at lr 1.5 is past the limit 1
+    d2l.seed_everything(0)
+    h = d2l.train_concise_ch11(torch.optim.SGD, {"lr": 1.5}, make_iter(batch_size=100)[0],
+                               num_epochs=20, log_every=100, plot=False)
+    out = capsys.readouterr().out
+    assert h.diverged and h.updates < 60 and all(math.isfinite(v) for v in h.losses)
+    assert out.startswith("diverged: the loss reached ") and "training stopped" in out
+
+
+def test_schedule_leaves_the_callers_hyperparams_alone():
+    data_iter, dim = make_iter()
+    seen = []
+
+    def recording_sgd(params, states, hyperparams):
+        seen.append(hyperparams["lr"])
+        sgd(params, states, hyperparams)
+    hp = {"lr": 0.05}
+    d2l.train_ch11(recording_sgd, None, hp, data_iter, dim, num_epochs=1, plot=False,
+                   verbose=False, schedule=lambda t: 0.01 / (t + 1))
+    assert hp == {"lr": 0.05}
+    assert seen == [0.01 / (t + 1) for t in range(len(data_iter))]
 
 
 def test_evaluate_loss_builds_no_graph():

@@ -111,7 +111,7 @@ MUTATIONS = [
      "warmup: wrapped schedule not shifted by W"),
     (S, "return peak * ((t + 1) / w) if begin is None", "return peak * (t / w) if begin is None",
      "warmup: ramp off by one"),
-    ("d2lopt/_lr_adapter.py", "float(s(self.last_epoch))", "float(s(self.last_epoch + 1))",
+    ("d2lopt/lr_scheduler.py", "float(s(self.last_epoch))", "float(s(self.last_epoch + 1))",
      "ScheduleLR: update t runs at s(t+1)"),
 ]
 

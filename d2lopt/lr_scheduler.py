@@ -1,8 +1,14 @@
-"""The torch side of `d2lopt.schedules`: an LRScheduler that sets each group's lr to s(t)."""
+"""The torch side of `d2lopt.schedules`: drive a ``torch.optim`` optimizer by a schedule s(t).
+
+>>> sched = attach(opt, schedules.cosine(0.1, total_steps=100))
+>>> for X, y in batches: ...; opt.step(); sched.step()     # update t runs at s(t)
+
+`d2lopt.schedules` re-exports both names (``schedules.attach``), so a notebook needs one import.
+"""
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["ScheduleLR"]
+__all__ = ["ScheduleLR", "attach"]
 
 
 class ScheduleLR(LRScheduler):
@@ -41,3 +47,12 @@ class ScheduleLR(LRScheduler):
                 group["lr"] = lr
         self._last_lr = self.get_lr()
 
+
+def attach(optimizer, schedule):
+    """Drive ``optimizer``'s learning rates by ``schedule``: returns a `ScheduleLR`.
+
+    ``schedule`` is one schedule for every param group, or a sequence with one per group. The
+    value is the group's rate itself, not a factor of its initial lr: to scale groups
+    differently, pass one schedule per group (e.g. ``[cosine(1e-3, T), cosine(1e-2, T)]``).
+    """
+    return ScheduleLR(optimizer, schedule)
