@@ -52,6 +52,12 @@ def main():
     NEWROOT, uid = cfg["newroot"], int(cfg["uid"])
     sh("mount", "--make-rprivate", "/")
     sh("mount", "-t", "tmpfs", "-o", "mode=755,size=16m", "tmpfs", NEWROOT)
+    # The private temporary folders first: a Python (a virtual environment) that lives under
+    # /tmp is then bound on top of the empty tmpfs instead of being hidden by it.
+    for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
+        os.makedirs(NEWROOT + tmp, exist_ok=True)
+        sh("mount", "-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={cfg['tmp_mb']}m", "tmpfs",
+           NEWROOT + tmp)
     for path in ["/usr", "/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin", "/etc",
                  "/sys/devices/system/cpu"] + cfg["python_dirs"]:
         bind(path)
@@ -60,10 +66,6 @@ def main():
         bind("/dev/" + dev, ro=False)
     os.makedirs(NEWROOT + "/proc", exist_ok=True)
     sh("mount", "-t", "proc", "-o", "nosuid,nodev,noexec", "proc", NEWROOT + "/proc")
-    for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
-        os.makedirs(NEWROOT + tmp, exist_ok=True)
-        sh("mount", "-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,size={cfg['tmp_mb']}m", "tmpfs",
-           NEWROOT + tmp)
     box = NEWROOT + "/sandbox"
     os.makedirs(box, exist_ok=True)
     sh("mount", "-t", "tmpfs", "-o", f"mode=755,nosuid,nodev,size={cfg['sandbox_mb']}m", "tmpfs", box)
