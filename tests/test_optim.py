@@ -2,8 +2,8 @@
 
 Expected values come from hand computations written out here, from an explicit x/y/z
 reference written here from the published recursion, and from the numbers printed by
-torch_optimizer 0.3.0 / optax 0.2.8 / schedulefree 1.4.1 in
-shared/reference/optimizer-conventions.md, section 3.
+torch_optimizer 0.3.0 / optax 0.2.8 / schedulefree 1.4.1, recorded once from those packages
+(they are not dependencies of the tests).
 """
 import io
 import math
