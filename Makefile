@@ -55,14 +55,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "== installing $(TORCH) $(PIP_TORCH_ARGS) (see README: on Linux, PyPI's wheel is the CUDA build, several GB; TORCH_INDEX=cpu for the CPU-only one)"
 	$(BIN)/python -m pip install --progress-bar on $(PIP_TORCH_ARGS) "$(TORCH)"
-	@echo "== installing d2lopt and the notebook tools (JupyterLab, jupytext, nbval, pytest)"
-	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	@echo "== installing d2lopt, the notebook tools (JupyterLab, jupytext, nbval, pytest) and the reference optimizers the tests compare with"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,refs]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (d2lopt)" >/dev/null
 	touch $(STAMP)
 
 $(SITE_STAMP): pyproject.toml $(STAMP)
 	@echo "== installing the site tools (the 'site' extra: Sphinx, myst-nb, sphinx-book-theme, MathJax)"
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,site]"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,refs,site]"
 	touch $(SITE_STAMP)
 
 # Lab opens a chapter's .md as a notebook (jupytext), from a settings file kept in the repository.

@@ -7,7 +7,8 @@ Submodules (``d2l.schedules`` and the like load on first use):
 * data, airfoil: the airfoil(-like) regression data; images: synthetic Fashion-MNIST-like images.
 * train: the book's trainers; classify: the scheduler section's classifier trainer.
 * plotting: the book's figure helpers; animator: the live loss curve (`Animator`).
-* problems: 2-D test functions; optim: Yogi, plus schedulefree's optimizers.
+* problems: 2-D test functions; optim: Yogi, plus the optimizers of schedulefree, modern
+  (Lion, Lamb) and prodigy (Prodigy).
 * schedules: lr schedules as pure functions s(t); lr_scheduler: their torch adapter (`attach`).
 * checks: "does my update match the reference?"; mistakes: the known-wrong models behind its
   hints; exercises: the assignment check helpers.
@@ -82,7 +83,7 @@ _LAZY = {
     "accuracy": "classify", "evaluate_accuracy_gpu": "classify",
 }
 _SUBMODULES = {"utils", "validate", "plotting", "animator", "data", "airfoil", "train", "problems",
-               "optim", "schedulefree", "schedules", "lr_scheduler", "checks", "mistakes",
+               "optim", "schedulefree", "modern", "prodigy", "schedules", "lr_scheduler", "checks", "mistakes",
                "images", "classify", "exercises"}
 
 

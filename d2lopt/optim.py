@@ -4,6 +4,8 @@
 * :class:`ScheduleFreeSGD`, :class:`ScheduleFreeAdamW`, :func:`evaluating` and
   :func:`is_schedule_free` (Defazio et al. 2024) live in :mod:`d2lopt.schedulefree`; they are
   re-exported here, so ``d2lopt.optim.ScheduleFreeSGD`` etc. work too.
+* :class:`Lion`, :class:`Lamb` (:mod:`d2lopt.modern`) and :class:`Prodigy`
+  (:mod:`d2lopt.prodigy`), re-exported here the same way.
 
 Hyperparameters are validated by `d2lopt.validate` (messages name the argument and the
 allowed range).
@@ -12,11 +14,14 @@ import math
 
 import torch
 
+from d2lopt.modern import Lamb, Lion
+from d2lopt.prodigy import Prodigy
 from d2lopt.schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD, evaluating, is_schedule_free
 from d2lopt.validate import CheckedGroups, check_betas, check_number
 
 __all__ = ["Yogi", "yogi_update", "init_yogi_state",
-           "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating", "is_schedule_free"]
+           "ScheduleFreeSGD", "ScheduleFreeAdamW", "evaluating", "is_schedule_free",
+           "Lion", "Lamb", "Prodigy"]
 
 
 def init_yogi_state(param, initial_accumulator=1e-6):

@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["is_int", "check_number", "check_int", "check_betas", "check_mapping",
            "check_callable", "optional", "check_finite_rows", "check_some_finite",
-           "check_points_2d", "check_returned", "CheckedGroups"]
+           "check_points_2d", "check_returned", "check_flag", "CheckedGroups"]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -160,3 +160,10 @@ class CheckedGroups:
                 if key in param_group:
                     check(f"{where}[{key!r}]", param_group[key])
         super().add_param_group(param_group)
+
+
+def check_flag(name, value):
+    """Return ``value`` if it is a bool, else raise ``TypeError`` naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
