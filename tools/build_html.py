@@ -50,6 +50,9 @@ def main(argv=None):
     build = args.out.resolve().parent
     src = build / "site-src"
     stage(ROOT / "site", notebooks, src)
+    # A clean build: an incremental one keeps the figures of earlier builds in _images.
+    for stale in (args.out, build / "doctrees"):
+        shutil.rmtree(stale, ignore_errors=True)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(build / "doctrees"),
            str(src), str(args.out)]
     if args.strict:
