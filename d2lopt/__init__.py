@@ -5,7 +5,8 @@ the book's helper names and signatures are kept, improvements are keyword argume
 Submodules (``d2l.schedules`` and the like load on first use):
 
 * data, airfoil: the airfoil(-like) regression data; images: synthetic Fashion-MNIST-like images.
-* train: the book's trainers; classify: the scheduler section's classifier trainer.
+* train: the book's trainers; classify: the scheduler section's classifier trainer; history:
+  what they return (one `History` family).
 * plotting: the book's figure helpers; animator: the live loss curve (`Animator`).
 * problems: 2-D test functions; optim: Yogi, plus the optimizers of schedulefree, modern
   (Lion, Lamb) and prodigy (Prodigy).
@@ -26,10 +27,11 @@ from d2lopt.animator import Animator
 from d2lopt.data import DATA_HUB, DATA_URL, download, get_data_ch11, load_airfoil, load_array
 from d2lopt.plotting import (annotate, plot, plot_histories, plt, set_axes, set_figsize,
                              show_paths, show_trace, show_trace_2d, use_svg_display)
-from d2lopt.train import (History, evaluate_loss, linreg, squared_loss, train_2d, train_ch11,
+from d2lopt.history import ClassifierHistory, History, LossHistory
+from d2lopt.train import (evaluate_loss, linreg, squared_loss, train_2d, train_ch11,
                           train_concise_ch11, trajectory_2d)
 from d2lopt.utils import (Accumulator, Timer, cpu, format_seconds, gpu, num_gpus,
-                          seed_everything, try_gpu)
+                          seed_everything, seed_run, try_gpu)
 
 __version__ = "0.1.0"
 
@@ -82,9 +84,9 @@ _LAZY = {
     "softmax_regression": "images", "show_gap": "checks",
     "accuracy": "classify", "evaluate_accuracy_gpu": "classify",
 }
-_SUBMODULES = {"utils", "validate", "plotting", "animator", "data", "airfoil", "train", "problems",
-               "optim", "schedulefree", "modern", "prodigy", "schedules", "lr_scheduler", "checks", "mistakes",
-               "images", "classify", "exercises"}
+_SUBMODULES = {"utils", "validate", "plotting", "animator", "data", "airfoil", "history", "train",
+               "problems", "updates", "optim", "schedulefree", "modern", "prodigy", "schedules",
+               "lr_scheduler", "checks", "mistakes", "images", "classify", "exercises", "sharpness"}
 
 
 def __getattr__(name):

@@ -5,16 +5,17 @@ run one epoch late (warmup trains epoch 0 at the full rate and epoch 1 at 0). He
 the rate for update t is set *before* update t, and the rate every update actually used is
 recorded, read from the optimizer at the moment of ``trainer.step()``.
 """
-import dataclasses
+import contextlib
 
 import torch
 
 from d2lopt.animator import Animator
+from d2lopt.history import ClassifierHistory
 from d2lopt.schedulefree import evaluating, is_schedule_free
-from d2lopt.utils import Accumulator, Divergence
-from d2lopt.validate import check_int
+from d2lopt.utils import Accumulator, Divergence, seed_run
+from d2lopt.validate import check_callable, check_int, check_schedule
 
-__all__ = ["accuracy", "evaluate_accuracy_gpu", "History", "train"]
+__all__ = ["accuracy", "evaluate_accuracy_gpu", "train"]
 
 
 def accuracy(y_hat, y):
@@ -50,81 +51,62 @@ def evaluate_accuracy_gpu(net, data_iter, device=None):
     return correct / count if count else float("nan")
 
 
-@dataclasses.dataclass(repr=False)
-class History:
-    """What `train` measured. Per epoch: ``train_loss``, ``train_acc`` (running averages over the
-    epoch's updates), ``test_acc``; per update: ``lr``, the rate that update used. ``epochs`` is the
-    number of completed epochs; ``diverged`` is True if training stopped because the loss
-    diverged (`d2lopt.utils.Divergence`: non-finite, or over 100 times the first loss)."""
-    train_loss: list = dataclasses.field(default_factory=list)
-    train_acc: list = dataclasses.field(default_factory=list)
-    test_acc: list = dataclasses.field(default_factory=list)
-    lr: list = dataclasses.field(default_factory=list)
-    epochs: int = 0
-    diverged: bool = False
-
-    def __getitem__(self, key):  # history["test_acc"] works like a dict
-        return getattr(self, key)
-
-    def __repr__(self):  # short, so that a cell ending in train(...) shows one line
-        return f"History(epochs={self.epochs}, updates={len(self.lr)}, diverged={self.diverged})"
+def _is_torch_scheduler(schedule):
+    return isinstance(schedule, (torch.optim.lr_scheduler.LRScheduler,
+                                 torch.optim.lr_scheduler.ReduceLROnPlateau))
 
 
-def _is_torch_scheduler(scheduler):
-    base = getattr(torch.optim.lr_scheduler, "LRScheduler", None) or torch.optim.lr_scheduler._LRScheduler
-    return isinstance(scheduler, (base, torch.optim.lr_scheduler.ReduceLROnPlateau))
+def _check_schedule(schedule):
+    if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TypeError("schedule: ReduceLROnPlateau needs a metric; step it yourself outside train")
+    if not _is_torch_scheduler(schedule):
+        check_schedule(schedule, "schedule (None, a callable lr = s(t) or a torch LRScheduler)")
 
 
-def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, scheduler=None, *,
-          step_scheduler="epoch", animate=None, verbose=True):
-    """Train a classifier with minibatch updates; return a `History`.
+def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedule=None, *,
+          seed=None, evaluate=None, plot=True, animate=None, verbose=True):
+    """Train a classifier with minibatch updates; return a `d2lopt.history.ClassifierHistory`.
 
-    Learning-rate rule, with t counting the updates already made (``step_scheduler='update'``) or
-    the epochs already completed (``'epoch'``):
+    The book's positional arguments, with its ``scheduler`` renamed ``schedule``:
 
-    - ``scheduler`` a callable ``s`` (e.g. a d2lopt.schedules object): every param group's lr is
-      set to ``s(t)`` right before the update that uses it, so update/epoch 0 runs at ``s(0)``;
-    - ``scheduler`` a torch ``LRScheduler``: ``scheduler.step()`` is called after
-      ``trainer.step()`` (torch's order) once per update or once per epoch;
+    - a callable ``s`` (e.g. from d2lopt.schedules): every param group's lr is set to ``s(t)``
+      right before update t, where t counts the updates already made (for a rule per epoch, wrap
+      it: ``schedules.per_epoch(s, len(train_iter))``);
+    - a torch ``LRScheduler``: ``schedule.step()`` once per epoch, after it (the book's use);
     - ``None``: the optimizer's own lr throughout.
 
-    A schedule-free optimizer (``d2lopt.optim.ScheduleFreeAdamW``/``ScheduleFreeSGD``) is put in
-    train mode for the updates and test accuracy is measured at its average x (models with
-    BatchNorm also need their running statistics recomputed at x; see d2lopt.schedulefree).
-    ``loss`` must return the mean over the batch (like ``nn.CrossEntropyLoss()``). ``animate``:
-    if truthy, a live ``d2lopt.animator.Animator`` of loss and accuracies per epoch. Prints one
-    summary line unless ``verbose=False``. A minibatch loss that is non-finite or over 100 times
-    the first one (`d2lopt.utils.Divergence`) stops training before its update, with
-    ``history.diverged = True`` and, if verbose, the message every trainer prints.
+    ``loss`` must return the mean over the batch (like ``nn.CrossEntropyLoss()``). A schedule-free
+    optimizer (`d2lopt.optim.is_schedule_free`) is put in train mode for the updates; test
+    accuracy is measured at its average x (``test_acc``) and at y (``test_acc_at_y``); models with
+    BatchNorm also need their running statistics recomputed at x (see d2lopt.schedulefree).
+    Keywords as in ``train_ch11``: ``seed`` (the loader's shuffling and the global generators;
+    the net arrives built, so seed its initial weights when you build it), ``evaluate``
+    (``f(net)`` after every epoch, at x for schedule-free, into ``history.evals``), ``plot``
+    and ``animate`` (loss and accuracies per epoch), ``verbose``. A minibatch loss that is
+    non-finite or over 100 times the first one (`d2lopt.utils.Divergence`) stops training before
+    its update, with ``history.diverged = True`` and, if verbose, the message every trainer prints.
     """
     num_epochs = check_int("num_epochs", num_epochs, low=1)
-    if step_scheduler not in ("epoch", "update"):
-        raise ValueError(f"step_scheduler must be 'epoch' or 'update', got {step_scheduler!r}")
-    is_torch = _is_torch_scheduler(scheduler)
-    if scheduler is not None and not is_torch and not callable(scheduler):
-        raise TypeError(f"scheduler must be None, a torch LRScheduler or a callable lr = s(t), "
-                        f"got {type(scheduler).__name__}")
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        raise TypeError("scheduler: ReduceLROnPlateau needs a metric; step it yourself outside train")
+    _check_schedule(schedule)
+    if evaluate is not None:
+        check_callable("evaluate", evaluate, "None or a callable evaluate(net) -> float or dict")
     device = torch.device(device)
+    seed_run(seed, train_iter)
     net.to(device)
-    # Schedule-free optimizers take gradients at y but are evaluated at x (see d2lopt.schedulefree).
-    schedule_free = is_schedule_free(trainer)
+    schedule_free = is_schedule_free(trainer)   # gradients at y, evaluation at x
     if schedule_free:
         trainer.train()
-    history, animator, divergence = History(), None, Divergence()
-    if animate:
-        animator = Animator(xlabel="epoch", xlim=[0, num_epochs],
-                            legend=["train loss", "train acc", "test acc"])
-    updates = 0
+    history, divergence = ClassifierHistory(), Divergence()
+    animator = Animator(xlabel="epoch", xlim=[0, num_epochs],
+                        legend=["train loss", "train acc", "test acc"],
+                        live=None if animate is None else bool(animate)) if plot else None
     for epoch in range(num_epochs):
         metric = Accumulator(3)  # sum of loss * batch size, number correct, number of examples
         net.train()
         for i, (X, y) in enumerate(train_iter):
-            if callable(scheduler) and not is_torch:
-                lr = scheduler(updates if step_scheduler == "update" else epoch)
+            if schedule is not None and not _is_torch_scheduler(schedule):
                 for group in trainer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = schedule(history.updates)
             X, y = X.to(device), y.to(device)
             trainer.zero_grad()
             y_hat = net(X)
@@ -134,28 +116,29 @@ def train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedul
                 history.diverged = True
                 if verbose:
                     per_epoch = len(train_iter) if hasattr(train_iter, "__len__") else 0
-                    print(divergence.message(updates, epoch + (i / per_epoch if per_epoch else 0)))
+                    print(divergence.message(history.updates,
+                                             epoch + (i / per_epoch if per_epoch else 0)))
                 return history
             l.backward()
-            history.lr.append(float(trainer.param_groups[0]["lr"]))
+            history.record_update(trainer.param_groups[0]["lr"], l_value)
             trainer.step()
-            updates += 1
-            if is_torch and step_scheduler == "update":
-                scheduler.step()
             with torch.no_grad():
                 metric.add(l_value * y.numel(), accuracy(y_hat, y), y.numel())
-        if is_torch and step_scheduler == "epoch":
-            scheduler.step()
+        if _is_torch_scheduler(schedule):
+            schedule.step()
         history.train_loss.append(metric[0] / metric[2])
         history.train_acc.append(metric[1] / metric[2])
         if schedule_free:
-            with evaluating(trainer):
-                history.test_acc.append(evaluate_accuracy_gpu(net, test_iter, device))
-        else:
+            history.test_acc_at_y.append(evaluate_accuracy_gpu(net, test_iter, device))
+        with evaluating(trainer) if schedule_free else contextlib.nullcontext():
             history.test_acc.append(evaluate_accuracy_gpu(net, test_iter, device))
+            if evaluate is not None:
+                history.evals.append(evaluate(net))
         history.epochs = epoch + 1
         if animator is not None:
             animator.add(epoch + 1, (history.train_loss[-1], history.train_acc[-1], history.test_acc[-1]))
+    if animator is not None and animator.live:
+        animator.show()
     if verbose:
         print(f"train loss {history.train_loss[-1]:.3f}, train acc {history.train_acc[-1]:.3f}, "
               f"test acc {history.test_acc[-1]:.3f}")

@@ -1,14 +1,37 @@
-"""The torch side of `d2lopt.schedules`: drive a ``torch.optim`` optimizer by a schedule s(t).
+"""Adapters of a schedule s(t): to a ``torch.optim`` optimizer, and from epochs to updates.
 
 >>> sched = attach(opt, schedules.cosine(0.1, total_steps=100))
 >>> for X, y in batches: ...; opt.step(); sched.step()     # update t runs at s(t)
 
-`d2lopt.schedules` re-exports both names (``schedules.attach``), so a notebook needs one import.
+`d2lopt.schedules` re-exports these names (``schedules.attach``), so a notebook needs one import.
 """
+import dataclasses
+
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["ScheduleLR", "attach"]
+from d2lopt.validate import check_callable, check_int
+
+__all__ = ["ScheduleLR", "attach", "per_epoch"]
+
+
+@dataclasses.dataclass(frozen=True)
+class per_epoch:
+    """A rule per epoch as a rule per update: lr(t) = schedule(t // updates_per_epoch).
+
+    Every trainer evaluates ``s(t)`` at the update count t; a schedule written in epochs (the
+    book's ``SquareRootScheduler``, a step decay every 10 epochs) is wrapped by this, with
+    ``updates_per_epoch = len(train_iter)``.
+    """
+    schedule: object
+    updates_per_epoch: int
+
+    def __post_init__(self):
+        check_callable("schedule", self.schedule, "a callable lr = s(epoch)")
+        check_int("updates_per_epoch", self.updates_per_epoch, low=1)
+
+    def __call__(self, t):
+        return float(self.schedule(check_int("t", t, low=0) // self.updates_per_epoch))
 
 
 class ScheduleLR(LRScheduler):

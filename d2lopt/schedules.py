@@ -6,8 +6,8 @@ changes nothing. Each schedule is a frozen dataclass named like its constructor,
 the call that rebuilds it. Schedules with an end (``polynomial``, ``cosine``, ``one_cycle``,
 ``linear``) hold their final value after it; torch's ``CosineAnnealingLR`` rises again instead.
 
-``attach(optimizer, s)`` (from `d2lopt.lr_scheduler`, re-exported here) drives a torch optimizer:
-with the usual ``opt.step(); sched.step()`` loop, update ``t`` runs at exactly ``s(t)``.
+``attach(optimizer, s)`` (from `d2lopt.lr_scheduler`, re-exported here, like ``per_epoch``) drives a
+torch optimizer: with the usual ``opt.step(); sched.step()`` loop, update ``t`` runs at ``s(t)``.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import dataclasses
 import functools
 import math
 
-from d2lopt.lr_scheduler import ScheduleLR, attach
+from d2lopt.lr_scheduler import ScheduleLR, attach, per_epoch
 from d2lopt.validate import check_callable, check_int, check_number, optional
 
 __all__ = ["constant", "square_root", "factor", "multi_step", "exponential", "polynomial",
            "cosine", "triangular", "cosine_restarts", "one_cycle", "warmup", "linear",
-           "values", "attach", "ScheduleLR"]
+           "values", "attach", "per_epoch", "ScheduleLR"]
 
 _frozen = dataclasses.dataclass(frozen=True)
 

@@ -1,13 +1,12 @@
 """Trainers with the book's names: `train_2d`, `train_ch11`, `train_concise_ch11`.
 
-They return data (a `History`) and leave drawing to `d2lopt.plotting`. Fixes over the book:
+They return data (a `d2lopt.history.LossHistory`) and leave drawing to `d2lopt.plotting`. Fixes over the book:
 logging every ``log_every`` examples whatever the batch size, the last point always logged,
 evaluation under ``torch.no_grad()``, ``device=``, the feature count read from the data, and a
 diverging run reported as such (the rule is `d2lopt.utils.Divergence`: a non-finite loss, or one
 above 100 times the first logged loss, stops the run).
 """
 import contextlib
-import functools
 import math
 
 import torch
@@ -15,13 +14,15 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from d2lopt.animator import Animator
+from d2lopt.history import LossHistory
 from d2lopt.problems import Problem
 from d2lopt.schedulefree import evaluating, is_schedule_free
-from d2lopt.utils import Divergence, Timer, format_seconds, try_gpu
-from d2lopt.validate import check_callable, check_int, check_mapping, check_number, check_returned
+from d2lopt.utils import Divergence, Timer, format_seconds, seed_run, try_gpu
+from d2lopt.validate import (check_callable, check_dtype, check_int, check_mapping, check_number,
+                             check_returned, check_schedule)
 
-__all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "History",
-           "train_ch11", "train_concise_ch11"]
+__all__ = ["linreg", "squared_loss", "evaluate_loss", "train_2d", "trajectory_2d", "train_ch11",
+           "train_concise_ch11"]
 
 
 def linreg(X, w, b):
@@ -101,51 +102,31 @@ def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=N
     return torch.stack(path)
 
 
-class History(tuple):
-    """What a training run returns: unpacks as the book's ``times, losses``.
-
-    Extra attributes: ``epochs`` (fractional epoch of each logged point), ``examples``
-    (examples seen), ``diverged`` and ``updates``. It displays nothing in a notebook: the trainer
-    already printed its one-line summary.
-    """
-
-    def __new__(cls, times, losses, epochs, examples, diverged=False, updates=0):
-        self = super().__new__(cls, (list(times), list(losses)))
-        self.times, self.losses = self[0], self[1]
-        self.epochs, self.examples = list(epochs), list(examples)
-        self.diverged, self.updates = diverged, updates
-        return self
-
-    def __repr__(self):
-        last = f"{self.losses[-1]:.3f}" if self.losses else "n/a"
-        return (f"History({len(self.losses)} points, final loss {last}, "
-                f"diverged={self.diverged})")
-
-    def _ipython_display_(self):
-        pass
-
-
-def _check_args(data_iter, num_epochs, log_every, trainer_fn, hyperparams, schedule):
+def _check_args(trainer, hyperparams, data_iter, num_epochs, log_every, schedule, evaluate):
     """The arguments both trainers share, in the order a reader would fix them."""
-    check_callable("trainer_fn", trainer_fn)
-    check_int("num_epochs", num_epochs, low=1)
-    check_int("log_every", log_every, low=1)
-    if len(data_iter) == 0:
-        raise ValueError("data_iter is empty")
+    check_callable("trainer", trainer)
     check_mapping("hyperparams", hyperparams)
     for key in ("lr", "learning_rate"):
         if key in hyperparams:
             check_number(f"hyperparams['{key}']", hyperparams[key], low=0.0)
-    if schedule is not None:
-        check_callable("schedule", schedule, "None or a callable lr = s(t) (see d2lopt.schedules)")
+    if len(data_iter) == 0:
+        raise ValueError("data_iter is empty")
+    check_int("num_epochs", num_epochs, low=1)
+    check_int("log_every", log_every, low=1)
+    check_schedule(schedule)
+    if evaluate is not None:
+        check_callable("evaluate", evaluate, "None or a callable evaluate(net) -> float or dict")
 
 
-def _full_data(data_iter, device):
+def _full_data(data_iter, device, dtype):
     """All examples at once when the loader wraps tensors (one forward pass, no shuffling)."""
     dataset = getattr(data_iter, "dataset", None)
-    if isinstance(dataset, TensorDataset):
-        return [tuple(t.to(device) for t in dataset.tensors)]
-    return [(X.to(device), y.to(device)) for X, y in data_iter]
+    batches = [dataset.tensors] if isinstance(dataset, TensorDataset) else data_iter
+    return [tuple(_cast(t, device, dtype) for t in batch) for batch in batches]
+
+
+def _cast(t, device, dtype):
+    return t.to(device=device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
 
 
 def _num_features(data_iter):
@@ -153,27 +134,30 @@ def _num_features(data_iter):
     return next(iter(data_iter))[0].shape[1]
 
 
-def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, verbose,
-         at_eval_point=None):
-    """The loop both trainers share. ``step(X, y, t)`` makes update t and returns its loss."""
+def _fit(step, net, data_iter, num_epochs, *, log_every, device, dtype, animate, plot, verbose,
+         evaluate, optimizer=None):
+    """The loop both trainers share. ``step(X, y, t)`` makes update t, returns (lr, loss)."""
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs],
                         live=None if animate is None else bool(animate)) if plot else None
-    eval_data = _full_data(data_iter, device)
-    timer = Timer()
-    n_batches = len(data_iter)
-    times, losses, epochs, examples = [], [], [], []
-    seen, updates, next_log, elapsed = 0, 0, log_every, 0.0
-    divergence = Divergence()   # checks the logged losses, and any non-finite minibatch loss
+    eval_data = _full_data(data_iter, device, dtype)
+    schedule_free = is_schedule_free(optimizer)
+    timer, n_batches = Timer(), len(data_iter)
+    history, divergence = LossHistory(), Divergence()
+    seen, next_log, elapsed = 0, log_every, 0.0
 
     def log(epoch_pos):
         nonlocal elapsed
         elapsed += timer.stop()
-        with at_eval_point() if at_eval_point else contextlib.nullcontext():
+        with evaluating(optimizer) if schedule_free else contextlib.nullcontext():
             value = evaluate_loss(net, eval_data, squared_loss)
-        times.append(elapsed)
-        losses.append(value)
-        epochs.append(epoch_pos)
-        examples.append(seen)
+            if evaluate is not None:
+                history.evals.append(evaluate(net))
+        if schedule_free:
+            history.losses_at_y.append(evaluate_loss(net, eval_data, squared_loss))
+        history.times.append(elapsed)
+        history.losses.append(value)
+        history.epochs.append(epoch_pos)
+        history.examples.append(seen)
         if animator is not None:
             animator.add(epoch_pos, (value,))
         timer.start()
@@ -181,12 +165,12 @@ def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, 
 
     for epoch in range(num_epochs):
         for i, (X, y) in enumerate(data_iter):
-            X, y = X.to(device), y.to(device)
-            batch_loss = step(X, y, updates)
-            seen, updates = seen + X.shape[0], updates + 1
+            X, y = _cast(X, device, dtype), _cast(y, device, dtype)
+            history.record_update(*step(X, y, history.updates))
+            seen += X.shape[0]
             last = epoch == num_epochs - 1 and i == n_batches - 1
-            if not math.isfinite(batch_loss):
-                divergence.check(batch_loss)
+            if not math.isfinite(history.batch_loss[-1]):
+                divergence.check(history.batch_loss[-1])
             if divergence.diverged or seen >= next_log or last:
                 value = log(epoch + (i + 1) / n_batches)
                 next_log = (seen // log_every + 1) * log_every
@@ -197,39 +181,47 @@ def _fit(step, net, data_iter, num_epochs, *, log_every, device, animate, plot, 
             break
     if animator is not None and animator.live:
         animator.show()
+    history.diverged = divergence.diverged
     if verbose and divergence.diverged:
-        print(divergence.message(updates, epochs[-1]))
+        print(divergence.message(history.updates, history.epochs[-1]))
     elif verbose:
-        print(f"loss: {losses[-1]:.3f}, {format_seconds(elapsed / num_epochs)}/epoch")
-    return History(times, losses, epochs, examples, divergence.diverged, updates)
+        print(f"loss: {history.losses[-1]:.3f}, {format_seconds(elapsed / num_epochs)}/epoch")
+    return history
 
 
-def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num_epochs=2, *,
-               log_every=200, device=None, schedule=None, animate=None, plot=True,
-               verbose=True):
-    """Train linear regression with a from-scratch update ``trainer_fn(params, states, hyperparams)``.
+def train_ch11(trainer, states, hyperparams, data_iter, feature_dim=None, num_epochs=2, *,
+               schedule=None, seed=None, evaluate=None, dtype=None, log_every=200, device=None,
+               plot=True, animate=None, verbose=True):
+    """Train linear regression with a from-scratch update ``trainer(params, states, hyperparams)``.
 
     The model is ``linreg`` with ``w ~ N(0, 0.01^2)`` and ``b = 0``; the loss is ``squared_loss``
     (half MSE). The full-data loss is logged every ``log_every`` examples and after the last
     update. ``feature_dim`` is read from the data (the argument is kept for the book's calls
-    and checked against it). Returns a `History` (``times, losses = train_ch11(...)``).
+    and checked against it). Returns a `d2lopt.history.LossHistory`
+    (``times, losses = train_ch11(...)``).
 
-    Keywords beyond the book: ``device``; ``schedule`` (a callable ``lr = s(t)``, e.g. from
-    d2lopt.schedules: the lr that ``trainer_fn`` reads is set to ``s(t)`` before update t, in a
-    copy of ``hyperparams``, so the caller's dict keeps its lr); ``animate``
-    (None: live in Jupyter unless D2L_NO_ANIMATION is set; False: one static figure);
-    ``plot=False`` draws nothing; ``verbose=False`` prints nothing.
+    Keywords beyond the book, the same in every trainer:
+    ``schedule``: a callable ``lr = s(t)`` (d2lopt.schedules); before update t the lr that
+    ``trainer`` reads is ``s(t)``, in a copy of ``hyperparams`` (the caller's dict keeps its lr).
+    ``seed``: seeds the initial weights and the loader's shuffling (`d2lopt.utils.seed_run`), so a
+    run is reproducible in one line. ``evaluate``: ``f(net) -> float or dict``, called at every
+    logged point, results in ``history.evals``. ``dtype``: e.g. ``torch.float64`` for the weights
+    and the data. ``device``; ``plot=False`` draws nothing; ``animate`` (None: live in Jupyter
+    unless D2L_NO_ANIMATION is set; False: one static figure); ``verbose=False`` prints nothing.
     """
-    _check_args(data_iter, num_epochs, log_every, trainer_fn, hyperparams, schedule)
+    _check_args(trainer, hyperparams, data_iter, num_epochs, log_every, schedule, evaluate)
     device = device if device is not None else try_gpu()
     dim = _num_features(data_iter)
     if feature_dim is not None and check_int("feature_dim", feature_dim, low=1) != dim:
         raise ValueError(f"feature_dim is {feature_dim} but the data has {dim} features")
-    if schedule is not None:
-        hyperparams = dict(hyperparams)     # the schedule writes 'lr': never into the caller's dict
-    w = torch.normal(mean=0.0, std=0.01, size=(dim, 1), device=device, requires_grad=True)
-    b = torch.zeros(1, device=device, requires_grad=True)
-    states = _states_to(states, device)
+    if schedule is not None:            # it writes 'lr': never into the caller's dict (a
+        hyperparams = dict(hyperparams)  # book-style update may keep its own counter there)
+    seed_run(seed, data_iter)
+    dtype = check_dtype(dtype)
+    w = torch.normal(mean=0.0, std=0.01, size=(dim, 1)).to(device, dtype or torch.float32)
+    b = torch.zeros(1, device=device, dtype=w.dtype)
+    w.requires_grad_(), b.requires_grad_()
+    states = _states_to(states, device, dtype)
 
     def net(X):
         return linreg(X, w, b)
@@ -239,43 +231,45 @@ def train_ch11(trainer_fn, states, hyperparams, data_iter, feature_dim=None, num
             hyperparams["lr"] = schedule(t)
         l = squared_loss(net(X), y).mean()
         l.backward()
-        trainer_fn([w, b], states, hyperparams)
-        return float(l.detach())
+        trainer([w, b], states, hyperparams)
+        return hyperparams.get("lr", float("nan")), float(l.detach())
 
     return _fit(step, net, data_iter, num_epochs, log_every=log_every, device=device,
-                animate=animate, plot=plot, verbose=verbose)
+                dtype=dtype, animate=animate, plot=plot, verbose=verbose, evaluate=evaluate)
 
 
-def _states_to(states, device):
-    """Move (nested tuples/lists of) state tensors to ``device``, in place where possible."""
+def _states_to(states, device, dtype=None):
+    """Move (nested tuples/lists of) state tensors to ``device`` (and ``dtype``)."""
     if isinstance(states, torch.Tensor):
-        return states.to(device)
+        return _cast(states, device, dtype)
     if isinstance(states, (tuple, list)):
-        return type(states)(_states_to(s, device) for s in states)
+        return type(states)(_states_to(s, device, dtype) for s in states)
     return states
 
 
-def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_every=200,
-                       device=None, schedule=None, animate=None, plot=True, verbose=True):
-    """Train the same linear model with a torch optimizer ``trainer_fn(params, **hyperparams)``.
+def train_concise_ch11(trainer, hyperparams, data_iter, num_epochs=4, *, schedule=None,
+                       seed=None, evaluate=None, dtype=None, log_every=200, device=None,
+                       plot=True, animate=None, verbose=True):
+    """Train the same linear model with a torch optimizer ``trainer(params, **hyperparams)``.
 
     The loss is ``nn.MSELoss`` (no 1/2, so gradients are twice the scratch version's, as in
     the book); the logged loss is halved so both trainers' curves compare. Unlike the book it
-    returns the `History` (the book returned None) and sizes the layer from the data. A
-    schedule-free optimizer is switched to train mode and its loss is logged at the average x.
-    ``schedule`` (a callable ``lr = s(t)``) sets every param group's lr before update t; the
-    other keywords are as in `train_ch11`.
+    returns a `d2lopt.history.LossHistory` (the book returned None) and sizes the layer from the
+    data. A schedule-free optimizer updates at y and is logged at its average x (the loss at y
+    goes to ``history.losses_at_y``). ``schedule`` sets every param group's lr to ``s(t)``
+    before update t; the other keywords are as in `train_ch11`.
     """
-    _check_args(data_iter, num_epochs, log_every, trainer_fn, hyperparams, schedule)
+    _check_args(trainer, hyperparams, data_iter, num_epochs, log_every, schedule, evaluate)
     device = device if device is not None else try_gpu()
-    net = nn.Sequential(nn.Linear(_num_features(data_iter), 1)).to(device)
+    seed_run(seed, data_iter)
+    dtype = check_dtype(dtype)
+    net = nn.Sequential(nn.Linear(_num_features(data_iter), 1))
     nn.init.normal_(net[0].weight, std=0.01)
-    optimizer = trainer_fn(net.parameters(), **hyperparams)
+    net.to(device=device, dtype=dtype)
+    optimizer = trainer(net.parameters(), **hyperparams)
     loss = nn.MSELoss(reduction="none")
-    at_eval_point = None
-    if is_schedule_free(optimizer):     # updates at y, the logged loss at the averaged x
+    if is_schedule_free(optimizer):     # updates at y; _fit logs at the averaged x
         optimizer.train()
-        at_eval_point = functools.partial(evaluating, optimizer)
 
     def step(X, y, t):
         if schedule is not None:
@@ -285,8 +279,10 @@ def train_concise_ch11(trainer_fn, hyperparams, data_iter, num_epochs=4, *, log_
         out = net(X)
         l = loss(out, y.reshape(out.shape)).mean()
         l.backward()
+        lr = float(optimizer.param_groups[0]["lr"])
         optimizer.step()
-        return float(l.detach())
+        return lr, float(l.detach())
 
     return _fit(step, net, data_iter, num_epochs, log_every=log_every, device=device,
-                animate=animate, plot=plot, verbose=verbose, at_eval_point=at_eval_point)
+                dtype=dtype, animate=animate, plot=plot, verbose=verbose, evaluate=evaluate,
+                optimizer=optimizer)

@@ -9,7 +9,7 @@ import torch
 
 from d2lopt.validate import check_int
 
-__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything",
+__all__ = ["cpu", "gpu", "num_gpus", "try_gpu", "Timer", "Accumulator", "seed_everything", "seed_run",
            "format_seconds", "DIVERGENCE_FACTOR", "Divergence"]
 
 
@@ -110,6 +110,22 @@ def seed_everything(seed=0):
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def seed_run(seed, *loaders):
+    """Make a run reproducible from ``seed`` (None: leave every generator as it is).
+
+    Seeds the global generators (`seed_everything`: the model's initial weights) and the
+    shuffling generator of each DataLoader that has its own, so one loader object yields the
+    same batch order on every run that passes the same seed.
+    """
+    if seed is None:
+        return
+    seed_everything(seed)
+    for loader in loaders:
+        generator = getattr(loader, "generator", None)
+        if isinstance(generator, torch.Generator):
+            generator.manual_seed(seed)
 
 
 DIVERGENCE_FACTOR = 100

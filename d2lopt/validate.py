@@ -5,10 +5,12 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 
 __all__ = ["is_int", "check_number", "check_int", "check_betas", "check_mapping",
            "check_callable", "optional", "check_finite_rows", "check_some_finite",
-           "check_points_2d", "check_returned", "check_flag", "CheckedGroups"]
+           "check_points_2d", "check_returned", "check_flag", "check_dtype", "check_schedule",
+           "CheckedGroups"]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -167,3 +169,18 @@ def check_flag(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
     return value
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``dtype`` if it is None or a floating torch dtype, else raise TypeError."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{name} must be None or a floating torch dtype such as torch.float64, "
+                        f"got {dtype!r}")
+    return dtype
+
+
+def check_schedule(schedule, name="schedule"):
+    """Return ``schedule`` if it is None or a callable ``lr = s(t)``, else raise TypeError."""
+    if schedule is not None:
+        check_callable(name, schedule, "None or a callable lr = s(t) (see d2lopt.schedules)")
+    return schedule

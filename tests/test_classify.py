@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils import data
 
-from d2lopt import classify, images
+from d2lopt import classify, images, schedules
 
 
 def _tiny_problem(n=10, batch_size=3, seed=0):
@@ -66,7 +66,7 @@ def test_callable_schedule_per_update_is_set_before_each_update():
     s = lambda t: 0.1 / (t + 1)  # noqa: E731
     trainer = RecordingSGD([{"params": [net.weight]}, {"params": [net.bias]}], lr=5.0)
     history = classify.train(net, loader, loader, 3, nn.CrossEntropyLoss(), trainer, "cpu", s,
-                             step_scheduler="update", verbose=False)
+                             verbose=False)
     expected = [0.1 / (t + 1) for t in range(12)]
     assert history.lr == expected
     assert trainer.seen == [[lr, lr] for lr in expected]  # every group, before the update
@@ -77,7 +77,8 @@ def test_callable_schedule_per_epoch_starts_at_s0():
     s = lambda epoch: [0.0, 0.06, 0.12][epoch]  # noqa: E731  a warmup: epoch 0 must use s(0) = 0
     trainer = RecordingSGD(net.parameters(), lr=0.3)
     w0 = net.weight.detach().clone()
-    history = classify.train(net, loader, loader, 3, nn.CrossEntropyLoss(), trainer, "cpu", s, verbose=False)
+    history = classify.train(net, loader, loader, 3, nn.CrossEntropyLoss(), trainer, "cpu",
+                             schedules.per_epoch(s, len(loader)), verbose=False)
     assert history.lr == [0.0] * 4 + [0.06] * 4 + [0.12] * 4
     assert [lrs[0] for lrs in trainer.seen] == history.lr
     assert not torch.equal(w0, net.weight)  # later epochs did move the weights
@@ -115,13 +116,13 @@ def test_torch_multisteplr_per_epoch_closed_form():
     assert history.lr == [lr for lr in closed_form for _ in range(4)]
 
 
-def test_torch_scheduler_per_update():
+def test_torch_scheduler_steps_once_per_epoch_after_it():
     net, loader = _tiny_problem()
     trainer = torch.optim.SGD(net.parameters(), lr=0.3)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(trainer, lambda t: 1 / (t + 1))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(trainer, lambda e: 1 / (e + 1))
     history = classify.train(net, loader, loader, 2, nn.CrossEntropyLoss(), trainer, "cpu", scheduler,
-                             step_scheduler="update", verbose=False)
-    assert history.lr == pytest.approx([0.3 / (t + 1) for t in range(8)], rel=1e-15)
+                             verbose=False)
+    assert history.lr == pytest.approx([0.3] * 4 + [0.15] * 4, rel=1e-15)
 
 
 def test_no_scheduler_keeps_lr_and_history_shapes(capsys):
@@ -133,7 +134,8 @@ def test_no_scheduler_keeps_lr_and_history_shapes(capsys):
     assert history.lr == [0.05] * 12 and history.epochs == 3 and not history.diverged
     assert len(history.train_loss) == len(history.train_acc) == len(history.test_acc) == 3
     assert history["test_acc"] is history.test_acc
-    assert repr(history) == "History(epochs=3, updates=12, diverged=False)"
+    assert repr(history) == "ClassifierHistory(epochs=3, updates=12, diverged=False)"
+    assert history.updates == 12 and len(history.batch_loss) == 12 and history.evals == []
     assert all(0 <= a <= 1 for a in history.train_acc + history.test_acc)
 
 
@@ -172,6 +174,8 @@ def test_animate_feeds_an_animator(monkeypatch):
     added = []
 
     class FakeAnimator:
+        live = False
+
         def __init__(self, **kwargs):
             assert kwargs["legend"] == ["train loss", "train acc", "test acc"]
 
@@ -186,11 +190,11 @@ def test_animate_feeds_an_animator(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    (dict(num_epochs=0), ValueError), (dict(step_scheduler="batch"), ValueError),
-    (dict(scheduler=0.1), TypeError)])
+    (dict(num_epochs=0), ValueError), (dict(schedule=0.1), TypeError),
+    (dict(evaluate="acc"), TypeError), (dict(seed=-1), ValueError)])
 def test_train_validation(kwargs, error):
     net, loader = _tiny_problem()
-    args = dict(num_epochs=1, scheduler=None) | kwargs
+    args = dict(num_epochs=1, schedule=None) | kwargs
     with pytest.raises(error, match=next(iter(kwargs))):
         classify.train(net, loader, loader, args.pop("num_epochs"), nn.CrossEntropyLoss(),
                        torch.optim.SGD(net.parameters(), lr=0.1), "cpu", verbose=False, **args)
@@ -232,7 +236,9 @@ def test_train_handles_schedule_free_optimizers():
         h = classify.train(net, loader, loader, 2, nn.CrossEntropyLoss(), opt, "cpu", verbose=False)
     finally:
         classify.evaluate_accuracy_gpu = original
-    assert len(h.test_acc) == 2 and evaluated_at == [False, False]  # measured at x (eval mode)
+    # test_acc_at_y in train mode, then test_acc at x (eval mode), each epoch
+    assert len(h.test_acc) == len(h.test_acc_at_y) == 2
+    assert evaluated_at == [True, False, True, False]
     assert opt.train_mode  # and back to y for further training
 
 
@@ -262,3 +268,50 @@ def test_schedule_free_detection_is_the_shared_one(monkeypatch):
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     classify.train(net, loader, loader, 1, nn.CrossEntropyLoss(), opt, "cpu", verbose=False)
     assert asked == [opt]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_seed_makes_a_run_one_line_reproducible():
+    """seed= reseeds the loader's own shuffling generator: same net, same seed, same run."""
+    train_iter, test_iter = images.load_data_fashion_mnist(32, n_train=128, n_test=64, seed=0)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        net = images.softmax_regression()
+        h = classify.train(net, train_iter, test_iter, 2, nn.CrossEntropyLoss(),
+                           torch.optim.SGD(net.parameters(), lr=0.1), "cpu", seed=3,
+                           plot=False, verbose=False)
+        runs.append(h.batch_loss)
+    assert runs[0] == runs[1] and len(runs[0]) == 8
+    torch.manual_seed(0)
+    net = images.softmax_regression()
+    other = classify.train(net, train_iter, test_iter, 2, nn.CrossEntropyLoss(),
+                           torch.optim.SGD(net.parameters(), lr=0.1), "cpu", seed=4,
+                           plot=False, verbose=False)
+    assert other.batch_loss != runs[0]
+
+
+def test_evaluate_hook_runs_each_epoch_at_the_evaluation_point():
+    from d2lopt.optim import ScheduleFreeAdamW
+    net, loader = _tiny_problem()
+    opt = ScheduleFreeAdamW(net.parameters(), lr=0.01)
+    modes = []
+    h = classify.train(net, loader, loader, 3, nn.CrossEntropyLoss(), opt, "cpu",
+                       evaluate=lambda n: modes.append(opt.train_mode) or {"w": float(n.weight.sum())},
+                       plot=False, verbose=False)
+    assert modes == [False] * 3 and len(h.evals) == 3 and set(h.evals[0]) == {"w"}
+
+
+def test_per_epoch_wraps_an_epoch_rule():
+    s = schedules.per_epoch(lambda e: 0.1 * 0.5 ** e, 4)
+    assert [s(t) for t in range(9)] == [0.1] * 4 + [0.05] * 4 + [0.025]
+    with pytest.raises(ValueError, match="updates_per_epoch"):
+        schedules.per_epoch(lambda e: 0.1, 0)
+    with pytest.raises(TypeError, match="schedule"):
+        schedules.per_epoch(0.1, 4)

@@ -166,8 +166,8 @@ def test_animator_static_without_ipython():
 
 
 def test_plot_histories_one_call():
-    h1 = d2l.History([0.1, 0.2], [0.3, 0.25], [1, 2], [10, 20])
-    h2 = d2l.History([0.1], [float("nan")], [1], [10], diverged=True)
+    h1 = d2l.LossHistory([0.1, 0.2], [0.3, 0.25], [1, 2], [10, 20])
+    h2 = d2l.LossHistory([0.1], [float("nan")], [1], [10], diverged=True)
     ax = d2l.plot_histories({"sgd": h1, "big lr": h2}, x="examples")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sgd", "big lr (diverged)"]
     assert ax.get_xscale() == "linear"
@@ -255,7 +255,7 @@ def _fresh_ax():
 
 def test_every_plot_helper_draws_on_ax_and_returns_it():
     f = problems.quadratic.f
-    h = d2l.History([0.1, 0.2], [0.3, 0.25], [1, 2], [10, 20])
+    h = d2l.LossHistory([0.1, 0.2], [0.3, 0.25], [1, 2], [10, 20])
     calls = {
         "plot": lambda ax: d2l.plot([0.0, 1.0], [[1.0, 2.0]], ax=ax),
         "annotate": lambda ax: d2l.annotate("here", (0.5, 0.5), (0.1, 0.1), ax=ax),

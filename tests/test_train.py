@@ -165,11 +165,11 @@ def test_bad_learning_rate(lr):
         d2l.train_concise_ch11(torch.optim.SGD, {"lr": lr}, data_iter)
 
 
-def test_trainer_fn_must_be_callable():
+def test_trainer_must_be_callable():
     data_iter, dim = make_iter()
-    with pytest.raises(TypeError, match="trainer_fn"):
+    with pytest.raises(TypeError, match="trainer must be callable"):
         d2l.train_ch11("sgd", None, {"lr": 0.1}, data_iter, dim)
-    with pytest.raises(TypeError, match="trainer_fn"):
+    with pytest.raises(TypeError, match="trainer must be callable"):
         d2l.train_concise_ch11(None, {"lr": 0.1}, data_iter)
 
 
@@ -222,7 +222,7 @@ def test_trajectory_2d_matches_hand_sgd():
 
 
 def test_history_repr_has_no_address():
-    h = train.History([0.1], [0.25], [1.0], [10])
+    h = d2l.LossHistory([0.1], [0.25], [1.0], [10])
     assert "0x" not in repr(h) and "0.250" in repr(h)
 
 
@@ -311,3 +311,49 @@ def test_show_paths_takes_a_problem_and_frames_its_minimum():
     d2l.show_paths(d2l.problems.rosenbrock, {"adam": path}, ax=ax)
     assert ax.get_xlim()[1] >= 1.0 and ax.get_ylim()[1] >= 1.0  # the minimum (1, 1) is in view
     d2l.plt.close(fig)
+
+
+def _scratch_sgd(params, states, hyperparams):
+    for p in params:
+        with torch.no_grad():
+            p -= hyperparams["lr"] * p.grad
+        p.grad.zero_()
+
+
+@pytest.mark.parametrize("which", ["scratch", "concise"])
+def test_seed_dtype_evaluate_and_per_update_records(which):
+    data_iter, _ = d2l.get_data_ch11(batch_size=50, n=200, seed=1)
+    seen = []
+
+    def run(seed):
+        kw = dict(seed=seed, dtype=torch.float64, plot=False, verbose=False,
+                  evaluate=lambda net: seen.append(next(net.parameters()).dtype
+                                                   if hasattr(net, "parameters") else None) or 1.5)
+        if which == "scratch":
+            return d2l.train_ch11(_scratch_sgd, None, {"lr": 0.05}, data_iter, num_epochs=2, **kw)
+        return d2l.train_concise_ch11(torch.optim.SGD, {"lr": 0.05}, data_iter, num_epochs=2, **kw)
+
+    a, b, c = run(0), run(0), run(1)
+    assert a.batch_loss == b.batch_loss and a.losses == b.losses   # same seed, same loader object
+    assert c.batch_loss != a.batch_loss
+    assert a.updates == len(a.lr) == len(a.batch_loss) == 8 and a.lr == [0.05] * 8
+    assert a.evals == [1.5] * len(a.losses)
+    if which == "concise":
+        assert set(seen) == {torch.float64}
+
+
+def test_schedule_free_logs_at_x_and_keeps_the_loss_at_y():
+    from d2lopt.optim import ScheduleFreeAdamW
+    data_iter, _ = d2l.get_data_ch11(batch_size=10, n=200, seed=0)
+    h = d2l.train_concise_ch11(ScheduleFreeAdamW, {"lr": 0.05}, data_iter, num_epochs=1, seed=0,
+                               dtype=torch.float64, plot=False, verbose=False)
+    assert len(h.losses_at_y) == len(h.losses) and h.losses_at_y != h.losses
+    plain = d2l.train_concise_ch11(torch.optim.SGD, {"lr": 0.05}, data_iter, num_epochs=1,
+                                   plot=False, verbose=False)
+    assert plain.losses_at_y == []
+
+
+def test_bad_dtype_is_named():
+    data_iter, _ = d2l.get_data_ch11(batch_size=10, n=50)
+    with pytest.raises(TypeError, match="dtype"):
+        d2l.train_concise_ch11(torch.optim.SGD, {"lr": 0.1}, data_iter, dtype=torch.int64)
