@@ -66,13 +66,13 @@ def train_2d(trainer, steps=20, f_grad=None, x0=(-5.0, -2.0), verbose=True):
     return results
 
 
-def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=None,
+def trajectory_2d(f, trainer, x0=None, steps=20, dtype=torch.float64, states=None,
                   **hyperparams):
     """The path of an optimizer on ``f(x1, x2)``; autograd supplies the gradient.
 
     ``f`` is a function or a `d2lopt.problems.Problem` (whose start point is then the default
-    ``x0``; otherwise the book's (-5, -2)). ``optimizer`` is either a ``torch.optim.Optimizer``
-    subclass (Adam, d2lopt.optim.Yogi, ...), built as ``optimizer([x], **hyperparams)``, or a
+    ``x0``; otherwise the book's (-5, -2)). ``trainer`` is either a ``torch.optim.Optimizer``
+    subclass (Adam, d2lopt.optim.Yogi, ...), built as ``trainer([x], **hyperparams)``, or a
     from-scratch book-style update ``fn(params, states, hyperparams)`` that updates ``x`` in
     place and zeroes its gradient (pass its ``states``; ``hyperparams`` go in as a dict).
     Returns a ``(steps + 1, 2)`` tensor of the points visited; a run that overflows keeps its
@@ -83,12 +83,12 @@ def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=N
         x0 = f.x0 if x0 is None else x0
         f = f.f
     x0 = (-5.0, -2.0) if x0 is None else x0
-    is_torch = isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)
-    if not (is_torch or (callable(optimizer) and not isinstance(optimizer, type))):
-        raise TypeError("optimizer must be a torch.optim.Optimizer subclass or a book-style "
-                        f"update fn(params, states, hyperparams), got {optimizer!r}")
+    is_torch = isinstance(trainer, type) and issubclass(trainer, torch.optim.Optimizer)
+    if not (is_torch or (callable(trainer) and not isinstance(trainer, type))):
+        raise TypeError("trainer must be a torch.optim.Optimizer subclass or a book-style "
+                        f"update fn(params, states, hyperparams), got {trainer!r}")
     x = torch.tensor([float(v) for v in x0], dtype=dtype, requires_grad=True)
-    opt = optimizer([x], **hyperparams) if is_torch else None
+    opt = trainer([x], **hyperparams) if is_torch else None
     path = [x.detach().clone()]
     for _ in range(steps):
         if is_torch:
@@ -97,7 +97,7 @@ def trajectory_2d(f, optimizer, x0=None, steps=20, dtype=torch.float64, states=N
         if is_torch:
             opt.step()
         else:
-            optimizer([x], states, hyperparams)
+            trainer([x], states, hyperparams)
         path.append(x.detach().clone())
     return torch.stack(path)
 

@@ -217,7 +217,7 @@ def test_trajectory_2d_matches_hand_sgd():
     # GD on 0.1 x1^2 + 2 x2^2: x1 <- (1 - 0.2 lr) x1, x2 <- (1 - 4 lr) x2
     assert path[-1, 0].item() == pytest.approx(-5 * (1 - 0.08) ** 20)
     assert path[-1, 1].item() == pytest.approx(-2 * (1 - 1.6) ** 20)
-    with pytest.raises(TypeError, match="optimizer"):
+    with pytest.raises(TypeError, match="trainer must be"):
         d2l.trajectory_2d(f, "adam")
 
 
@@ -301,7 +301,7 @@ def test_trajectory_2d_takes_a_problem_and_a_from_scratch_step():
     ref = d2l.trajectory_2d(problem, torch.optim.SGD, steps=15, lr=0.1, momentum=0.9)
     assert ours.shape == (16, 2) and tuple(ours[0].tolist()) == problem.x0
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
-    with pytest.raises(TypeError, match="optimizer"):
+    with pytest.raises(TypeError, match="trainer must be"):
         d2l.trajectory_2d(problem, torch.nn.Linear)
 
 
