@@ -179,8 +179,8 @@ def show_paths(f, paths, ax=None, levels=15, extra_points=(), title=None):
         # markers show the step sizes on short paths; on long ones they only hide the line
         ax.plot(good[:, 0], good[:, 1], "-o" if len(good) <= 60 else "-", color=color,
                 markersize=3, linewidth=1, label=tag)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
     if any(label is not None for label in paths) or len(paths) > 1:
         ax.legend(fontsize="small")
     if title:
