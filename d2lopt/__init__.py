@@ -8,8 +8,9 @@ Submodules (``d2l.schedules`` and the like load on first use):
 * train: the book's trainers; classify: the scheduler section's classifier trainer; history:
   what they return (one `History` family).
 * plotting: the book's figure helpers; animator: the live loss curve (`Animator`).
-* problems: 2-D test functions; optim: Yogi, plus the optimizers of schedulefree, modern
-  (Lion, Lamb) and prodigy (Prodigy).
+* problems: 2-D test functions; updates: the pure update cores the optimizers share; optim:
+  Yogi, plus the optimizers of schedulefree, modern (Lion, Lamb) and prodigy (Prodigy).
+* sharpness: Hessian-vector products and power iteration for the top Hessian eigenvalue.
 * schedules: lr schedules as pure functions s(t); lr_scheduler: their torch adapter (`attach`).
 * checks: "does my update match the reference?"; mistakes: the known-wrong models behind its
   hints; exercises: the assignment check helpers.
