@@ -1,8 +1,9 @@
 """Common mistakes in a from-scratch optimizer, and how `d2lopt.checks` names them.
 
-Known-wrong models: each is the reference algorithm (torch semantics, float64 numpy, on flat
-vectors) with one switch flipped: eps inside/outside the square root or of another value, a
-missing (1 - β), bias correction shifted, frozen or missing, a damped momentum buffer.
+Known-wrong models: each is the reference's update core in `d2lopt.updates` (torch semantics),
+run on flat float64 vectors with one flag flipped: eps inside/outside the square root or of
+another value, a missing (1 - β), bias correction shifted, frozen or missing, a damped momentum
+buffer.
 
 Public API (what `d2lopt.checks` uses; stable, documented, tested through the checks):
 
@@ -10,8 +11,9 @@ Public API (what `d2lopt.checks` uses; stable, documented, tested through the ch
   exception a book-style update typically raises (None if it is not one of those).
 * ``reference_family(cls, kwargs)``: ``(family, hyperparams)`` when the torch reference is one the
   models cover (SGD, Adagrad, RMSprop, Adadelta, Adam) under plain options, else ``(None, None)``.
-* ``model(family, hp, **switches)``: an update ``delta(g, state, t)``; ``variants(family, hp)``:
-  the ``(switches, hint)`` pairs of the known-wrong versions; ``simulate(step, x0, grads)``: the
+* ``model(family, hp, **switches)``: an update ``delta(g, state, t)``, the family's core with the
+  switches as keywords; ``variants(family, hp)``: the ``(switches, hint)`` pairs of the
+  known-wrong versions; ``simulate(step, x0, grads)``: the
   trajectory ``x_t = x_{t-1} - delta(g_t)``.
 * ``diagnose_update(...)`` and ``diagnose_function(...)``: one hint for a failed check.
 * ``gap(a, b)`` (max |Δ|, inf if either holds NaN/inf), ``flatten(tensors)`` and
@@ -22,6 +24,8 @@ import math
 
 import numpy as np
 import torch
+
+from d2lopt import updates
 
 __all__ = ["HINTS", "hint_for_error", "reference_family", "model", "variants", "simulate",
            "gap", "flatten", "as_array", "diagnose_update", "diagnose_function"]
@@ -36,6 +40,13 @@ _PLAIN = {"sgd": dict(dampening=0, nesterov=False, weight_decay=0, maximize=Fals
           "rmsprop": dict(momentum=0, centered=False, weight_decay=0, maximize=False),
           "adadelta": dict(weight_decay=0, maximize=False),
           "adam": dict(amsgrad=False, weight_decay=0, maximize=False, decoupled_weight_decay=False)}
+# Per family: its core, the state tensors the core takes after g (in order), and the
+# hyperparameters it reads besides lr (Adam's betas are split into beta1, beta2).
+_CORES = {"sgd": (updates.sgd_momentum, ("b",), ("momentum",)),
+          "adagrad": (updates.adagrad, ("s",), ("eps",)),
+          "rmsprop": (updates.rmsprop, ("s",), ("alpha", "eps")),
+          "adadelta": (updates.adadelta, ("v", "u"), ("rho", "eps")),
+          "adam": (updates.adam, ("m", "v"), ("eps",))}
 _EPS_GRID = (1e-10, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
 
 HINTS = {
@@ -71,72 +82,55 @@ HINTS = {
 }
 
 
-def model(family, hp, *, eps_mode=None, eps=None, ema=(True, True), damp=False, t_shift=0,
-           t_frozen=False, bias="both"):
-    """An update ``delta(g, state, t)`` on flat float64 vectors: the reference's algorithm
-    (torch semantics) with switches for common mistakes."""
-    lr, eps = float(hp["lr"]), (hp.get("eps") if eps is None else eps)
-    eps_mode = eps_mode or ("in" if family == "adadelta" else "out")     # torch's placement
-
-    def root(x):
-        return {"out": lambda: np.sqrt(x) + eps, "in": lambda: np.sqrt(x + eps),
-                "none": lambda: x + eps}[eps_mode]()
-
-    def avg(old, beta, new, i):
-        return beta * old + ((1 - beta) if ema[i] else 1.0) * new
+def model(family, hp, *, t_shift=0, t_frozen=False, **flags):
+    """An update ``delta(g, state, t)`` on flat float64 numpy vectors: the reference's core in
+    `d2lopt.updates` (torch semantics) with the reference's hyperparameters ``hp``, overridden
+    by ``flags`` (the core's keywords: a mistake is a flag, e.g. ``eps_inside=True``), fed the
+    step counter ``t + t_shift`` (1 if ``t_frozen``). States start at 0 (Adagrad's at
+    ``initial_accumulator_value``), the book's way."""
+    core, names, keys = _CORES[family]
+    kw = {key: hp[key] for key in keys}
+    if family == "adam":
+        kw["beta1"], kw["beta2"] = hp["betas"]
+    kw.update(lr=float(hp["lr"]), **flags)
 
     def step(g, st, t):
-        z = np.zeros_like(g)
-        if family == "sgd":
-            mu = hp["momentum"]
-            st["b"] = mu * st.get("b", z) + ((1 - mu) if damp else 1.0) * g
-            return lr * st["b"]
-        if family == "adagrad":
-            st["s"] = st.get("s", z + hp["initial_accumulator_value"]) + g * g
-            return lr * g / root(st["s"])
-        if family == "rmsprop":
-            st["s"] = avg(st.get("s", z), hp["alpha"], g * g, 0)
-            return lr * g / root(st["s"])
-        if family == "adadelta":
-            st["v"] = v = avg(st.get("v", z), hp["rho"], g * g, 0)
-            d = root(st.get("u", z)) / root(v) * g
-            st["u"] = avg(st.get("u", z), hp["rho"], d * d, 1)
-            return lr * d
-        (b1, b2), k = hp["betas"], 1 if t_frozen else t + t_shift
-        st["m"] = m = avg(st.get("m", z), b1, g, 0)
-        st["v"] = v = avg(st.get("v", z), b2, g * g, 1)
-        c1 = 1 - b1 ** k if bias in ("both", "m") else 1.0
-        c2 = 1 - b2 ** k if bias in ("both", "v") else 1.0
-        if eps_mode == "raw":
-            return lr * math.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
-        return lr * (m / c1) / root(v / c2)
+        g = torch.from_numpy(g)
+        for name in names:
+            st.setdefault(name, torch.full_like(g, hp.get("initial_accumulator_value", 0.0)))
+        counter = [1 if t_frozen else t + t_shift] if family == "adam" else []
+        delta, *new = core(g, *(st[name] for name in names), *counter, **kw)
+        st.update(zip(names, new))
+        return delta.numpy()
     return step
 
 
 def variants(family, hp):
     """(model switches, hint) pairs for the known-wrong versions of a ``family`` update."""
     if family == "sgd":
-        return [(dict(damp=True), HINTS["damp"])] if hp["momentum"] else []
+        return [(dict(dampening=hp["momentum"]), HINTS["damp"])] if hp["momentum"] else []
     out = []
-    wrong = "out" if family == "adadelta" else "in"
     for e in sorted({hp["eps"], *_EPS_GRID}):
-        out.append((dict(eps_mode=wrong, eps=e), HINTS["eps_place"]))
+        out.append((dict(eps_inside=family != "adadelta", eps=e), HINTS["eps_place"]))
         if e != hp["eps"]:
             out.append((dict(eps=e), HINTS["eps_value"].format(eps=hp["eps"])))
     if family in ("adagrad", "rmsprop"):
-        out.append((dict(eps_mode="none"), HINTS["no_sqrt"]))
-    names = {"rmsprop": ("squared gradients", ""), "adadelta": ("squared gradients", "updates"),
-             "adam": ("gradients", "squared gradients")}.get(family)
-    if names:
-        out.append((dict(ema=(False, True)), HINTS["no_ema"].format(what=names[0])))
-    if names and names[1]:
-        out.append((dict(ema=(True, False)), HINTS["no_ema"].format(what=names[1])))
-        out.append((dict(ema=(False, False)), HINTS["no_ema"].format(what="both")))
+        out.append((dict(root=False), HINTS["no_sqrt"]))
+    averages = {"rmsprop": ["squared gradients"], "adadelta": ["squared gradients", "updates"],
+                "adam": ["gradients", "squared gradients"]}.get(family, [])
+    if len(averages) == 1:
+        out.append((dict(average=False), HINTS["no_ema"].format(what=averages[0])))
+    elif averages:
+        for flags, what in (((False, True), averages[0]), ((True, False), averages[1]),
+                            (False, "both")):
+            out.append((dict(average=flags), HINTS["no_ema"].format(what=what)))
     if family == "adam":
         out += [(dict(t_shift=1), HINTS["t_shift"]),
-                (dict(t_frozen=True), HINTS["t_frozen"]), (dict(bias="none"), HINTS["no_bias"]),
-                (dict(bias="m"), HINTS["half_bias"]), (dict(bias="v"), HINTS["half_bias"]),
-                (dict(eps_mode="raw"), HINTS["raw_eps"])]
+                (dict(t_frozen=True), HINTS["t_frozen"]),
+                (dict(bias_correction=False), HINTS["no_bias"]),
+                (dict(bias_correction=(True, False)), HINTS["half_bias"]),
+                (dict(bias_correction=(False, True)), HINTS["half_bias"]),
+                (dict(correct_step=True), HINTS["raw_eps"])]
     return out
 
 

@@ -9,6 +9,7 @@ Prodigy``). Hyperparameters are validated by `d2lopt.validate`.
 """
 import torch
 
+from d2lopt import updates
 from d2lopt.validate import CheckedGroups, check_betas, check_flag, check_number
 
 __all__ = ["Lion", "lion_update", "init_lion_state", "Lamb", "lamb_update", "init_lamb_state",
@@ -56,9 +57,9 @@ def lion_update(p, g, state, *, lr, beta1, beta2, weight_decay):
     lambda = ``weight_decay``, m = ``state["m"]``.
     """
     m = state["m"]
-    c = beta1 * m + (1 - beta1) * g
+    c = updates.ema(m, g, beta1)
     new_p = p * (1 - lr * weight_decay) - lr * torch.sign(c)
-    return new_p, {"m": beta2 * m + (1 - beta2) * g}
+    return new_p, {"m": updates.ema(m, g, beta2)}
 
 
 class Lion(CheckedGroups, torch.optim.Optimizer):
@@ -118,8 +119,8 @@ def lamb_update(p, g, state, *, lr, beta1, beta2, eps, weight_decay, clamp_value
 
     With t incremented before use (t = 1 on the first update)::
 
-        m <- beta1 m + (1 - beta1) g,     v <- beta2 v + (1 - beta2) g^2
-        r  = m / (sqrt(v) + eps) + lambda p                 (Adam's direction, decoupled decay)
+        r  = m / (sqrt(v) + eps) + lambda p     Adam's direction with m, v not bias-corrected
+                                                (updates.adam, lr = 1), then decoupled decay
         trust = min(||p||, clamp_value) / ||r||             (1 if either norm is 0)
         p <- p - lr c_t trust r,   c_t = sqrt(1 - beta2^t) / (1 - beta1^t) if debias else 1
 
@@ -130,10 +131,9 @@ def lamb_update(p, g, state, *, lr, beta1, beta2, eps, weight_decay, clamp_value
     lambda = ``weight_decay``, m, v, t = ``state["m"]``, ``state["v"]``, ``state["step"]``.
     """
     t = state["step"] + 1
-    m = beta1 * state["m"] + (1 - beta1) * g
-    v = beta2 * state["v"] + (1 - beta2) * g * g
-    correction = (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t) if debias else 1.0
-    r = m / (v.sqrt() + eps)
+    r, m, v, _ = updates.adam(g, state["m"], state["v"], t, lr=1.0, beta1=beta1, beta2=beta2,
+                              eps=eps, bias_correction=False)
+    correction = updates.step_correction(beta1, beta2, t) if debias else 1.0
     if weight_decay != 0:
         r = r + weight_decay * p
     p_norm = torch.linalg.vector_norm(p).clamp(0, clamp_value)

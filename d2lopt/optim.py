@@ -10,11 +10,10 @@
 Hyperparameters are validated by `d2lopt.validate` (messages name the argument and the
 allowed range).
 """
-import math
-
 import torch
 
-from d2lopt.modern import Lamb, Lion
+from d2lopt import updates
+from d2lopt.modern import Lamb, Lion, run_step
 from d2lopt.prodigy import Prodigy
 from d2lopt.schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD, evaluating, is_schedule_free
 from d2lopt.validate import CheckedGroups, check_betas, check_number
@@ -34,25 +33,15 @@ def init_yogi_state(param, initial_accumulator=1e-6):
 def yogi_update(g, state, *, lr, beta1, beta2, eps):
     r"""One Yogi step; returns ``(delta, new_state)`` and leaves ``g`` and ``state`` untouched.
 
-    With t incremented before use (t = 1 on the first update)::
-
-        m_t = beta1 m_{t-1} + (1 - beta1) g
-        v_t = v_{t-1} - (1 - beta2) sign(v_{t-1} - g^2) g^2
-        delta = lr / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
-
-    and the caller applies ``theta <- theta - delta``. Adam would have
-    ``v_t = v_{t-1} + (1 - beta2)(g^2 - v_{t-1})``: Yogi moves v by a step of fixed size
-    (1 - beta2) g^2 towards g^2, so v cannot collapse when g^2 jumps far below it.
-
-    Symbols -> code: eta = ``lr``, beta_1 = ``beta1``, beta_2 = ``beta2``,
-    epsilon = ``eps``, m = ``state["m"]``, v = ``state["v"]``, t = ``state["step"]``.
+    Yogi is Adam with one line changed: its second moment moves by a step of fixed size
+    (1 - beta2) g^2 towards g^2, ``v_t = v_{t-1} - (1 - beta2) sign(v_{t-1} - g^2) g^2``,
+    where Adam's moves a fraction (1 - beta2) of the way. The whole rule, with its symbol map,
+    is :func:`d2lopt.updates.adam` with ``second_moment="yogi"``; here t = ``state["step"] + 1``,
+    m = ``state["m"]``, v = ``state["v"]``, and the caller applies ``theta <- theta - delta``.
     """
     t = state["step"] + 1
-    g2 = g * g
-    m = beta1 * state["m"] + (1 - beta1) * g
-    v = state["v"] - (1 - beta2) * torch.sign(state["v"] - g2) * g2
-    denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps
-    delta = (lr / (1 - beta1 ** t)) * m / denom
+    delta, m, v, _ = updates.adam(g, state["m"], state["v"], t, lr=lr, beta1=beta1, beta2=beta2,
+                                  eps=eps, second_moment="yogi")
     return delta, {"step": t, "m": m, "v": v}
 
 
@@ -92,30 +81,20 @@ class Yogi(CheckedGroups, torch.optim.Optimizer):
         defaults = {key: self._group_checks[key](key, value) for key, value in given.items()}
         super().__init__(params, defaults)
 
+    def _update(self, p, group):
+        g = p.grad
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * p
+        state = self.state[p]
+        if not state:
+            state.update(init_yogi_state(p, group["initial_accumulator"]))
+        beta1, beta2 = group["betas"]
+        delta, new_state = yogi_update(g, state, lr=group["lr"], beta1=beta1, beta2=beta2,
+                                       eps=group["eps"])
+        state.update(new_state)
+        p.sub_(delta)
+
     @torch.no_grad()
     def step(self, closure=None):
         """Apply one update to every parameter that has a gradient; return ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("Yogi does not support sparse gradients; "
-                                       "use dense gradients (e.g. nn.Embedding(sparse=False))")
-                g = p.grad
-                if group["weight_decay"] != 0:
-                    g = g + group["weight_decay"] * p
-                state = self.state[p]
-                if not state:
-                    state.update(init_yogi_state(p, group["initial_accumulator"]))
-                delta, new_state = yogi_update(g, state, lr=group["lr"], beta1=beta1,
-                                               beta2=beta2, eps=group["eps"])
-                state.update(new_state)
-                p.sub_(delta)
-        return loss
-
+        return run_step(self, closure, self._update)

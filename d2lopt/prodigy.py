@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from d2lopt import updates
 from d2lopt.modern import run_step
 from d2lopt.validate import CheckedGroups, check_betas, check_flag, check_number, optional
 
@@ -63,8 +64,8 @@ def prodigy_update(params, grads, states, shared, settings, *, lr, beta1, beta2,
         m, v, s = state["m"], state["v"], state["s"]
         if opts["lr"] > 0:
             numerator += (d / d0) * dlr * torch.dot(g.flatten(), (state["p0"] - p).flatten()).item()
-            m = beta1 * m + (d * (1 - beta1)) * g
-            v = beta2 * v + (d * d * (1 - beta2)) * g * g
+            m = updates.ema(m, d * g, beta1)
+            v = updates.ema(v, d * d * g * g, beta2)
             s = beta3 * s + ((d / d0) * dlr) * g
             denominator += s.abs().sum().item()
         staged.append({**state, "m": m, "v": v, "s": s})
@@ -80,7 +81,7 @@ def prodigy_update(params, grads, states, shared, settings, *, lr, beta1, beta2,
         if opts["weight_decay"] != 0 and opts["decouple"]:
             p = p - (opts["weight_decay"] * dlr) * p
         direction = state["m"] if beta1 > 0 else new_d * g
-        new_params.append(p - dlr * direction / (state["v"].sqrt() + new_d * opts["eps"]))
+        new_params.append(p - dlr * direction / updates.rms(state["v"], new_d * opts["eps"]))
         state["step"] += 1
     new_shared = {"d": new_d, "d_max": d_max, "d_numerator": numerator, "k": shared["k"] + 1}
     return new_params, staged, new_shared

@@ -24,34 +24,95 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/test_optim.py", "tests/test_schedules.py", "tests/test_checks.py",
-         "tests/test_core.py", "tests/test_mutants.py"]
+TESTS = ["tests/test_updates.py", "tests/test_optim.py", "tests/test_schedules.py",
+         "tests/test_checks.py", "tests/test_core.py", "tests/test_modern.py",
+         "tests/test_mutants.py"]
 PYTEST = ["-q", "-x", "-p", "no:cacheprovider"]
 
-O, SF, S = "d2lopt/optim.py", "d2lopt/schedulefree.py", "d2lopt/schedules.py"
+U, O, SF, S = "d2lopt/updates.py", "d2lopt/optim.py", "d2lopt/schedulefree.py", "d2lopt/schedules.py"
+M, MI = "d2lopt/modern.py", "d2lopt/mistakes.py"
 # (file, exact original snippet, mutated snippet, description)
 MUTATIONS = [
-    # ---- Yogi (d2lopt/optim.py)
-    (O, 't = state["step"] + 1', 't = state["step"] + 2', "Yogi: bias-correction step t+1"),
-    (O, "m = beta1 * state[\"m\"] + (1 - beta1) * g", "m = beta2 * state[\"m\"] + (1 - beta2) * g",
-     "Yogi: beta2 used for the first moment (beta1/beta2 swapped)"),
-    (O, "v = state[\"v\"] - (1 - beta2) * torch.sign(state[\"v\"] - g2) * g2",
-     "v = state[\"v\"] + (1 - beta2) * torch.sign(state[\"v\"] - g2) * g2",
+    # ---- the shared cores (d2lopt/updates.py)
+    (U, "return beta * avg + ((1 - beta) if average else 1.0) * x",
+     "return (1 - beta) * avg + (beta if average else 1.0) * x", "ema: beta and 1 - beta swapped"),
+    (U, "return avg / (1 - beta ** t)", "return avg / (1 - beta ** (t + 1))",
+     "debias: off-by-one t"),
+    (U, "return math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)",
+     "return math.sqrt(1 - beta2 ** t) / (1 - beta1 ** (t + 1))",
+     "step_correction: off-by-one t in beta1's power"),
+    (U, "return math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)",
+     "return (1 - beta2 ** t) / (1 - beta1 ** t)", "step_correction: sqrt dropped"),
+    (U, "return (s + eps).sqrt() if eps_inside else s.sqrt() + eps",
+     "return s.sqrt() + eps if eps_inside else (s + eps).sqrt()",
+     "rms: eps placement flipped (inside <-> outside)"),
+    (U, "    if not root:\n        return s + eps\n", "",
+     "rms: root=False ignored (the no-sqrt mistake not modelled)"),
+    (U, "b = g.clone() if b is None else momentum * b + (1 - dampening) * g",
+     "b = (1 - dampening) * g if b is None else momentum * b + (1 - dampening) * g",
+     "sgd_momentum: first step dampened"),
+    (U, "b = g.clone() if b is None else momentum * b + (1 - dampening) * g",
+     "b = g.clone() if b is None else momentum * b + (1 + dampening) * g",
+     "sgd_momentum: dampening sign flipped"),
+    (U, "return lr * (g + momentum * b if nesterov else b), b",
+     "return lr * (g - momentum * b if nesterov else b), b", "sgd_momentum: Nesterov sign flipped"),
+    (U, "s = s + g * g\n", "s = g * g\n",
+     "adagrad: running sum replaced by the current value"),
+    (U, "s = ema(s, g * g, alpha, average=average)", "s = ema(s, g * g, 1 - alpha, average=average)",
+     "rmsprop: alpha and 1 - alpha swapped"),
+    (U, "return lr * d, v, ema(u, d * d, rho, average=avg_u)",
+     "return lr * d, v, ema(u, lr * d * lr * d, rho, average=avg_u)",
+     "adadelta: u accumulates the lr-scaled step"),
+    (U, "d = rms(u, eps, eps_inside=eps_inside) / rms(v, eps, eps_inside=eps_inside) * g",
+     "d = rms(u, eps, eps_inside=eps_inside) / rms(v, eps) * g",
+     "adadelta: eps_inside ignored in one root"),
+    (U, "m = ema(m, g, beta1, average=avg_m)", "m = ema(m, g, beta2, average=avg_m)",
+     "adam: beta2 used for the first moment (beta1/beta2 swapped)"),
+    (U, "v = v - ((1 - beta2) if avg_v else 1.0) * torch.sign(v - g2) * g2",
+     "v = v + ((1 - beta2) if avg_v else 1.0) * torch.sign(v - g2) * g2",
      "Yogi: sign(v - g^2) flipped"),
-    (O, "v = state[\"v\"] - (1 - beta2) * torch.sign(state[\"v\"] - g2) * g2",
-     "v = state[\"v\"] + (1 - beta2) * (g2 - state[\"v\"])", "Yogi: Adam's v update instead"),
-    (O, "denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps",
-     "denom = (v / (1 - beta2 ** t) + eps).sqrt()", "Yogi: eps moved inside the sqrt"),
-    (O, "denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + eps",
-     "denom = v.sqrt() / (1 - beta2 ** t) + eps", "Yogi: sqrt dropped from v's bias correction"),
-    (O, "delta = (lr / (1 - beta1 ** t)) * m / denom", "delta = lr * m / denom",
-     "Yogi: m's bias correction dropped"),
+    (U, "v = v - ((1 - beta2) if avg_v else 1.0) * torch.sign(v - g2) * g2",
+     "v = ema(v, g2, beta2, average=avg_v)", "Yogi: Adam's v update instead"),
+    (U, "v_max = torch.maximum(v_max, v)", "v_max = v",
+     "AMSGrad: running max replaced by the current value"),
+    (U, "v_used = v if v_max is None else v_max", "v_used = v", "AMSGrad: v_max not used"),
+    (U, "m_hat = debias(m, beta1, t) if fix_m else m", "m_hat = m",
+     "adam: m's bias correction dropped"),
+    (U, "v_hat = debias(v_used, beta2, t) if fix_v else v_used",
+     "v_hat = debias(debias(v_used, beta2, t), beta2, t) if fix_v else v_used",
+     "adam: v corrected twice (sqrt dropped from its correction)"),
+    (U, "delta = lr * m_hat / rms(v_hat, eps, eps_inside=eps_inside)",
+     "delta = lr * m_hat / rms(v_hat, eps)", "adam: eps_inside ignored"),
+    (U, "delta = scale * m / rms(v_used, eps, eps_inside=eps_inside)",
+     "delta = scale * m / rms(debias(v_used, beta2, t), eps, eps_inside=eps_inside)",
+     "adam correct_step: eps added after the correction"),
+    (U, "beta1 if fix_m else 0.0, beta2 if fix_v else 0.0, t)",
+     "beta1, beta2, t)", "adam correct_step: bias_correction flags ignored"),
+    (U, "                    else bias_correction)", "                    else bias_correction[::-1])",
+     "adam: bias_correction pair read in the wrong order"),
+    (U, "avg_m, avg_v = (average, average) if isinstance(average, bool) else average",
+     "avg_m, avg_v = (average, average) if isinstance(average, bool) else average[::-1]",
+     "adam: average pair read in the wrong order"),
+    # ---- their users: Yogi (optim.py), Lion, LAMB (modern.py), the mistake models
+    (O, 't = state["step"] + 1', 't = state["step"] + 2', "Yogi: bias-correction step t+1"),
     (O, 'g = g + group["weight_decay"] * p', 'g = g - group["weight_decay"] * p',
      "Yogi: weight-decay sign flipped"),
     (O, 'g = g + group["weight_decay"] * p', "g = g", "Yogi: weight-decay term dropped"),
     (O, "p.sub_(delta)", "p.add_(delta)", "Yogi: step sign flipped"),
     (O, '"v": torch.full_like(param, initial_accumulator,', '"v": torch.full_like(param, 0.0,',
      "Yogi: v0 ignores initial_accumulator"),
+    (O, 'second_moment="yogi")', ")", "Yogi: Adam's second moment (the one line not changed)"),
+    (M, "c = updates.ema(m, g, beta1)", "c = updates.ema(m, g, beta2)",
+     "Lion: beta2 used for the direction (beta1/beta2 swapped)"),
+    (M, "torch.linalg.vector_norm(p).clamp(0, clamp_value)", "torch.linalg.vector_norm(p)",
+     "LAMB: clamp of ||p|| dropped"),
+    (M, "eps=eps, bias_correction=False)", "eps=eps)", "LAMB: Adam's bias correction kept"),
+    (M, "updates.step_correction(beta1, beta2, t) if debias", "updates.step_correction(beta2, beta1, t) if debias",
+     "LAMB debias: beta1/beta2 swapped"),
+    (MI, "counter = [1 if t_frozen else t + t_shift]", "counter = [t + t_shift]",
+     "mistakes: frozen step counter not modelled"),
+    (MI, "dict(eps_inside=family != \"adadelta\", eps=e)", "dict(eps_inside=family == \"adadelta\", eps=e)",
+     "mistakes: eps-placement variant is the reference's own placement"),
     # ---- schedule-free (d2lopt/schedulefree.py)
     (SF, "gamma = lr * min(1.0, (k + 1) / warmup_steps)", "gamma = lr * min(1.0, k / warmup_steps)",
      "schedule-free: warmup off by one (k instead of k+1)"),
@@ -138,7 +199,8 @@ def _copy_world(dest):
 def run_tests(mutation=None, tests=TESTS):
     """Run ``tests`` against a copy of the package with ``mutation`` applied (None: unmutated).
 
-    Returns ``(passed, seconds, last_line)``.
+    Returns ``(passed, seconds, line)``: ``line`` names the first failing test (the one that
+    killed the mutant) if any, else it is pytest's last line.
     """
     with tempfile.TemporaryDirectory(prefix="d2lopt-mutant-") as tmp:
         tmp = Path(tmp)
@@ -156,7 +218,9 @@ def run_tests(mutation=None, tests=TESTS):
         proc = subprocess.run([sys.executable, "-m", "pytest", *PYTEST, *present], cwd=tmp,
                               env=env, capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-        return proc.returncode == 0, time.perf_counter() - start, lines[-1] if lines else ""
+        failed = [ln.split(" - ")[0][len("FAILED "):] for ln in lines if ln.startswith("FAILED ")]
+        line = failed[0] if failed else (lines[-1] if lines else "")
+        return proc.returncode == 0, time.perf_counter() - start, line
 
 
 def _check_isolation():
@@ -192,7 +256,8 @@ def main(argv=None):
                                                  chosen):
             survivors += passed
             status = "SURVIVED" if passed else "killed"
-            print(f"{i:3d}  {status:8s} {seconds:5.1f}s  {MUTATIONS[i - 1][3]}", flush=True)
+            by = "" if passed else f"  <- {line}"
+            print(f"{i:3d}  {status:8s} {seconds:5.1f}s  {MUTATIONS[i - 1][3]}{by}", flush=True)
     print(f"{len(chosen) - survivors} of {len(chosen)} mutations killed, {survivors} survived")
     return 1 if survivors else 0
 
