@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from d2lopt import mistakes
+from d2lopt.schedulefree import is_schedule_free
 from d2lopt.validate import check_callable, check_int, check_number
 
 __all__ = ["CheckResult", "check_optimizer", "check_function", "assert_passes", "show_gap"]
@@ -137,6 +138,8 @@ def _book(fn, states, hp, dtype):
 def _torch(cls, kwargs):
     def make_step(ps):
         opt = cls(ps, **kwargs)
+        if is_schedule_free(opt):   # steps need train mode; the parameters compared are y
+            opt.train()
         return lambda: (opt.step(), opt.zero_grad())
     return make_step
 

@@ -344,3 +344,20 @@ def test_check_function_hints():
         assert_passes(ahead)
     with pytest.raises(ValueError, match="inputs"):
         check_function(sqrt_schedule, sqrt_schedule, [])
+
+
+def test_a_schedule_free_reference_is_stepped_in_train_mode():
+    """check_optimizer builds the reference itself, so it must put a schedule-free one in train
+    mode (its step() refuses eval mode): the package's optimizer checks against itself."""
+    from d2lopt.optim import ScheduleFreeSGD
+
+    def as_update(params, states, hyperparams):   # the package optimizer, book-style
+        if not states:
+            states.append(ScheduleFreeSGD(params, lr=hyperparams["lr"]))
+            states[0].train()
+        states[0].step()
+        for p in params:
+            p.grad.zero_()
+
+    result = check_optimizer(as_update, lambda feature_dim: [], ScheduleFreeSGD, {"lr": 0.1}, steps=5)
+    assert result.passed
