@@ -15,6 +15,7 @@ from d2lopt import schedules
 from d2lopt.schedulefree import schedule_free_coefficients
 from spec import Exercise, Probe, call, compare, function, gap_detail, tensor, to_array, value
 from specs_eos import SPECS as EOS_SPECS
+from specs_modern import SPECS as MODERN_SPECS
 
 F64 = torch.float64
 
@@ -439,4 +440,5 @@ SPECS = {
     "11-lr-scheduler": [ex("11-cosine-warmup-check", 3, ("cosine_with_warmup",), _cosine)],
     "12-schedule-free": [ex("12-averaging-coefficients-check", 2, ("averaging_coefficients",), _averaging)],
 }
+SPECS.update(MODERN_SPECS)
 SPECS.update(EOS_SPECS)
