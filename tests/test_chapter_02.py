@@ -5,10 +5,8 @@ scratch in float64, never against a number copied from the stored outputs. The n
 helper functions (`random_chords`, `proj_ball`, `png2x`, ...) are read from the .md source by
 name, so a change to them that breaks a claim fails here and not only as an nbval diff.
 """
-import ast
 import io
 import math
-from pathlib import Path
 
 import matplotlib
 import pytest
@@ -18,40 +16,16 @@ from torch.autograd.functional import hessian
 
 from d2lopt import problems
 
+from chapter_source import notebook_functions
+
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
 
 F64 = torch.float64
-SOURCE = Path(__file__).resolve().parents[1] / "chapters" / "02-convexity.md"
 
 
-def _code_cells(text):
-    cells, inside = [], None
-    for line in text.splitlines():
-        if line.startswith("```{code-cell}"):
-            inside = []
-        elif line.startswith("```") and inside is not None:
-            cells.append("\n".join(inside))
-            inside = None
-        elif inside is not None:
-            inside.append(line)
-    return cells
-
-
-def notebook_functions():
-    """The top-level functions the notebook defines, by name, executed in a fresh namespace."""
-    ns = {"torch": torch, "math": math, "BytesIO": io.BytesIO, "Image": Image}
-    for cell in _code_cells(SOURCE.read_text(encoding="utf-8")):
-        if cell.lstrip().startswith("---"):            # nbgrader cells: metadata header
-            continue
-        lines = [ln for ln in cell.splitlines() if not ln.startswith("%")]
-        for node in ast.parse("\n".join(lines)).body:
-            if isinstance(node, ast.FunctionDef):
-                exec(compile(ast.Module([node], []), str(SOURCE), "exec"), ns)
-    return ns
-
-
-NB = notebook_functions()
+NB = notebook_functions("02-convexity",
+                        {"torch": torch, "math": math, "BytesIO": io.BytesIO, "Image": Image})
 
 
 def disk(cx, r):

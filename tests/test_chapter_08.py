@@ -6,10 +6,8 @@ outputs. The notebook's own functions (`rmsprop`, `rmsprop_book`, `rmsprop_2d`, 
 `f_rot`, ...) are read from the .md source by name, so a change to them that breaks a claim
 fails here and not only as an nbval diff.
 """
-import ast
 import functools
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,37 +15,12 @@ import torch
 import d2lopt as d2l
 from d2lopt import checks
 
+from chapter_source import notebook_functions
+
 F64 = torch.float64
-SOURCE = Path(__file__).resolve().parents[1] / "chapters" / "08-rmsprop.md"
 
 
-def _code_cells(text):
-    cells, inside = [], None
-    for line in text.splitlines():
-        if line.startswith("```{code-cell}"):
-            inside = []
-        elif line.startswith("```") and inside is not None:
-            cells.append("\n".join(inside))
-            inside = None
-        elif inside is not None:
-            inside.append(line)
-    return cells
-
-
-def notebook_functions():
-    """The top-level functions the notebook defines (graded cells excluded), by name."""
-    ns = {"torch": torch, "math": math, "d2l": d2l}
-    for cell in _code_cells(SOURCE.read_text(encoding="utf-8")):
-        if cell.lstrip().startswith("---"):            # nbgrader cells: metadata header
-            continue
-        lines = [ln for ln in cell.splitlines() if not ln.startswith("%")]
-        for node in ast.parse("\n".join(lines)).body:
-            if isinstance(node, ast.FunctionDef):
-                exec(compile(ast.Module([node], []), str(SOURCE), "exec"), ns)
-    return ns
-
-
-NB = notebook_functions()
+NB = notebook_functions("08-rmsprop", {"torch": torch, "math": math, "d2l": d2l})
 ROT = torch.tensor([[1.0, 1.0], [-1.0, 1.0]], dtype=F64) / math.sqrt(2)
 X0_ROT = tuple((ROT.T @ torch.tensor([-5.0, -2.0], dtype=F64)).tolist())
 

@@ -5,9 +5,7 @@ The notebook's functions (`adadelta`, `adadelta_book`, `adadelta_scaled_delta`, 
 fails here and not only as an nbval diff. No number is copied from the stored outputs: each
 test recomputes what a sentence of the chapter says.
 """
-import ast
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,39 +14,14 @@ import torch
 import d2lopt as d2l
 from d2lopt import checks, problems
 
+from chapter_source import notebook_functions
+
 pytestmark = pytest.mark.xdist_group("chapter09")   # the airfoil runs below are shared
 
 F64 = torch.float64
-SOURCE = Path(__file__).resolve().parents[1] / "chapters" / "09-adadelta.md"
 
 
-def _code_cells(text):
-    cells, inside = [], None
-    for line in text.splitlines():
-        if line.startswith("```{code-cell}"):
-            inside = []
-        elif line.startswith("```") and inside is not None:
-            cells.append("\n".join(inside))
-            inside = None
-        elif inside is not None:
-            inside.append(line)
-    return cells
-
-
-def notebook_functions():
-    """The top-level functions the notebook defines (solution cells included), by name."""
-    ns = {"torch": torch, "math": math, "np": np}
-    for cell in _code_cells(SOURCE.read_text(encoding="utf-8")):
-        if cell.lstrip().startswith("---"):             # nbgrader metadata header
-            cell = cell.split("---", 2)[2]
-        lines = [ln for ln in cell.splitlines() if not ln.startswith("%")]
-        for node in ast.parse("\n".join(lines)).body:
-            if isinstance(node, ast.FunctionDef):
-                exec(compile(ast.Module([node], []), str(SOURCE), "exec"), ns)
-    return ns
-
-
-NB = notebook_functions()
+NB = notebook_functions("09-adadelta", {"torch": torch, "math": math, "np": np}, graded=True)
 INIT = NB["init_adadelta_states"]
 F_2D = problems.ill_conditioned.f
 
