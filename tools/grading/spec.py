@@ -121,3 +121,25 @@ def compare(got, expected, rtol, atol):
 
 def gap_detail(gap):
     return None if gap is None else f"max |got - expected| = {gap:.1e}"
+
+
+def update_mismatch(answer, want_params, want_states, params_hint, state_hint):
+    """The verdict ``(False, hint)`` on the first way a book-style update's answer (a dict with
+    ``params``, ``states`` and ``grad_left``) differs from the reference, or None if it does not.
+
+    ``params_hint`` is said when the parameters differ (unless the gradient was left in
+    ``p.grad``), ``state_hint`` when they match but the stored state does not; each is followed
+    by the size of the gap.
+    """
+    if not isinstance(answer, dict) or not isinstance(answer.get("params"), list):
+        return False, "the update could not be run"
+    ok, gap, detail = compare(answer["params"], want_params, 1e-8, 1e-11)
+    if not ok:
+        if answer.get("grad_left"):
+            return False, "the gradient is left in p.grad after the step: zero it at the end of the update"
+        return False, f"{params_hint} ({detail or gap_detail(gap)})"
+    ok, gap, detail = compare(answer.get("states"), want_states, 1e-8, 1e-11)
+    if not ok:
+        return False, (f"the parameters match but the stored state does not: {state_hint} "
+                       f"({detail or gap_detail(gap)})")
+    return None

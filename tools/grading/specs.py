@@ -13,7 +13,8 @@ import torch
 
 from d2lopt import schedules
 from d2lopt.schedulefree import schedule_free_coefficients
-from spec import Exercise, Probe, call, compare, function, gap_detail, tensor, to_array, value
+from spec import (Exercise, Probe, call, compare, function, gap_detail, tensor, to_array,
+                  update_mismatch, value)
 from specs_eos import SPECS as EOS_SPECS
 from specs_modern import SPECS as MODERN_SPECS
 
@@ -246,22 +247,17 @@ def _gprime(state, before, grad, hp):
 
 
 def _optimizer_judge(want_p, want_s, gprime, name, state_hint, scale):
+    if scale < 1e-3:
+        params_hint = f"it differs from {name} when the gradients are tiny: check eps, its value and where it enters"
+    else:
+        params_hint = (f"the parameters differ from {name}'s after the same gradients; compare your first "
+                       "step with the update formula")
+
     def judge(record):
         answer = record["ok"]
-        if not isinstance(answer, dict) or not isinstance(answer.get("params"), list):
-            return False, "the update could not be run"
-        ok, gap, detail = compare(answer["params"], want_p, 1e-8, 1e-11)
-        if not ok:
-            if answer.get("grad_left"):
-                return False, "the gradient is left in p.grad after the step: zero it at the end of the update"
-            if scale < 1e-3:
-                return False, (f"it differs from {name} when the gradients are tiny: check eps, its value and "
-                               f"where it enters ({detail or gap_detail(gap)})")
-            return False, (f"the parameters differ from {name}'s after the same gradients; compare your first "
-                           f"step with the update formula ({detail or gap_detail(gap)})")
-        ok, gap, detail = compare(answer.get("states"), want_s, 1e-8, 1e-11)
-        if not ok:
-            return False, f"the parameters match but the stored state does not: {state_hint} ({detail or gap_detail(gap)})"
+        mismatch = update_mismatch(answer, want_p, want_s, params_hint, state_hint)
+        if mismatch:
+            return mismatch
         for step, wanted in zip(answer.get("trace") or [], gprime):
             for g in wanted:
                 if np.abs(g).max() < 1e-12:
